@@ -1,0 +1,42 @@
+# Two commands: `make demo` and `make test`. Both create .venv with python3 -m venv + pip when missing.
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+# pytest/nbdev-test workers: 2 cores on CI
+NWORK  ?= 2
+
+.PHONY: demo test test-all sync nbs export clean-nbs bench venv
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(PY) -m self_supervised.demo
+
+# notebooks are the source: exporting and cleaning them must change nothing
+sync: $(STAMP)
+	PATH=$(BIN):$$PATH bash tools/check_sync.sh
+
+nbs: $(STAMP)
+	$(BIN)/nbdev-test nbs --n-workers $(NWORK) --do-print --timing
+
+test: sync nbs
+	$(PY) -m pytest -q tests
+
+test-all: sync
+	$(BIN)/nbdev-test nbs --n-workers $(NWORK) --flags slow --do-print --timing
+	$(PY) -m pytest -q -m '' tests
+
+export: $(STAMP)
+	$(BIN)/nbdev-export && $(BIN)/nbdev-clean
+
+bench: $(STAMP)
+	$(PY) bench/augment.py
+	$(PY) bench/throughput.py
+	$(PY) bench/quality.py
