@@ -10,7 +10,7 @@ nbdev-clean
 s1=$(state); d1=$(difs)
 if [ "$s0" != "$s1" ] || [ "$d0" != "$d1" ]; then
   echo "ERROR: notebooks and self_supervised/ are out of sync: nbdev-export/nbdev-clean changed these files:" >&2
-  changed=$( (diff <(echo "$s0") <(echo "$s1") | sed -n 's/^> ...//p'; git diff --name-only -- nbs self_supervised) | sort -u)
+  changed=$( (diff <(echo "$s0") <(echo "$s1") | sed -n 's/^[<>] ...//p'; git diff --name-only -- nbs self_supervised) | sort -u)
   for f in $changed; do
     case "$f" in
       self_supervised/*) nb=$(grep -m1 -o 'File to edit: [^ ]*' "$f" 2>/dev/null | sed 's/File to edit: ..\///; s/\.$//' || true)
