@@ -1,1 +1,12 @@
+"""Self-supervised pretraining of vision encoders (SimCLR) for fastai; `self_supervised.pretrain` is the one-call API."""
 __version__ = "0.1.0"
+__all__ = ['pretrain']
+
+def __getattr__(name):
+    # `pretrain` lives in `self_supervised.train`; imported on first use so that `import self_supervised` stays light
+    if name == 'pretrain':
+        from .train import pretrain
+        return pretrain
+    raise AttributeError(f"module 'self_supervised' has no attribute {name!r}")
+
+def __dir__(): return sorted(list(globals()) + __all__)

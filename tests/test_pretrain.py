@@ -1,0 +1,190 @@
+"""`pretrain`: errors that stop it before training, unreadable files, and resume after a real SIGKILL.
+
+Runs are tiny (128 real digits at 16 px, timm's `test_resnet`, batches of 32) so the file takes a minute or two on 2 CPUs.
+"""
+import csv, json, os, signal, subprocess, sys, time
+from pathlib import Path
+import pytest, torch
+from PIL import Image
+from self_supervised import pretrain
+from self_supervised.data import mnist_arrays, mnist_split
+from self_supervised.train import ConfigError, load_checkpoint
+from self_supervised.cli import main
+
+FAST = dict(model='test_resnet', size=16, batch_size=32, num_workers=0, progress=False)
+
+@pytest.fixture(scope='module')
+def digits(tmp_path_factory):
+    "128 real MNIST digits (all classes) as PNGs in class folders"
+    d = tmp_path_factory.mktemp('digits')
+    X, y = mnist_arrays()
+    for i in mnist_split()[0][:128]:
+        (d/str(y[i])).mkdir(exist_ok=True)
+        Image.fromarray(X[i]).save(d/str(y[i])/f'{i:04d}.png')
+    return d
+
+def _args(out, data, epochs, *extra):
+    "The arguments of `self-supervised pretrain` for a tiny run"
+    return ['pretrain', f'out={out}', f'data={data}', f'epochs={epochs}', *[f'{k}={v}' for k, v in FAST.items()], *extra]
+
+def _cli(*args): return [sys.executable, '-m', 'self_supervised.cli', *_args(*args)]
+
+def _main(*args):
+    "The same command in this process (saves the seconds of a Python start): exit status 0"
+    assert main(_args(*args)) == 0
+
+def _run(cmd, env=None, timeout=300):
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})})
+    assert r.returncode == 0, f"{' '.join(map(str, cmd))} failed:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}"
+    return r
+
+def _epoch(ckpt):
+    try: return load_checkpoint(ckpt)['epoch']
+    except Exception: return None  # not there yet
+
+def _metrics(out): return list(csv.DictReader(open(out/'metrics.csv')))
+
+# --- errors: one line, before training, nothing written ---
+
+@pytest.mark.parametrize('kwargs, msg', [
+    (dict(data='{tmp}/missing'), 'does not exist'),
+    (dict(data='{tmp}/empty'), 'No images in'),
+    (dict(model='resnet_18'), "Unknown architecture 'resnet_18'. Did you mean"),
+    (dict(model='torchvision/resnet_18'), 'Unknown torchvision model'),
+    (dict(batch_size=1), 'batch_size must be at least 2'),
+    (dict(method_args=dict(tmp=0.2)), 'Valid keys: temp'),
+    (dict(transform_args=dict(random_resize=dict(min=0.2))), "Unknown key 'transform_args.random_resize.min'"),
+])
+def test_errors_stop_before_training(tmp_path, digits, kwargs, msg):
+    (tmp_path/'empty').mkdir()
+    (tmp_path/'empty'/'readme.txt').write_text('no images here')
+    kw = {**FAST, 'data': digits, 'epochs': 1, **{k: v.format(tmp=tmp_path) if isinstance(v, str) else v for k, v in kwargs.items()}}
+    with pytest.raises(ConfigError, match=msg) as e: pretrain(tmp_path/'out', **kw)
+    assert '\n' not in str(e.value)
+    assert not (tmp_path/'out').exists()
+
+def test_different_run_needs_overwrite(tmp_path, digits):
+    out = tmp_path/'run'
+    pretrain(out, data=digits, epochs=1, **FAST)
+    files = {p: p.read_bytes() for p in out.rglob('*') if p.is_file()}
+    with pytest.raises(ConfigError, match=r"holds a different run .*method_args.temp \(0.2 -> 0.5\).*overwrite=True") as e:
+        pretrain(out, data=digits, epochs=1, **FAST, method_args=dict(temp=0.5))
+    assert '\n' not in str(e.value)
+    assert {p: p.read_bytes() for p in out.rglob('*') if p.is_file()} == files   # nothing changed, nothing deleted
+    pretrain(out, data=digits, epochs=1, **FAST, method_args=dict(temp=0.5), overwrite=True)
+    assert json.loads((out/'config.json').read_text())['method_args']['temp'] == 0.5
+    assert set(files) <= {p for p in out.rglob('*') if p.is_file()}              # overwritten, not deleted
+
+def test_complete_run_and_more_epochs(tmp_path, digits, capsys):
+    out = tmp_path/'run'
+    pretrain(out, data=digits, epochs=1, **FAST)
+    pretrain(out, data=digits, epochs=1, **FAST)
+    assert 'is complete: 1/1 epochs' in capsys.readouterr().out
+    pretrain(out, data=digits, epochs=2, **FAST)
+    assert 'Resuming at epoch 2/2' in (out/'train.log').read_text()
+    assert [r['epoch'] for r in _metrics(out)] == ['1', '2']
+
+# --- unreadable files ---
+
+def test_unreadable_files_are_skipped(tmp_path, digits):
+    data = tmp_path/'data'
+    for p in digits.rglob('*.png'): (data/p.parent.name).mkdir(parents=True, exist_ok=True); (data/p.parent.name/p.name).write_bytes(p.read_bytes())
+    (data/'3'/'truncated.png').write_bytes(next(digits.rglob('*.png')).read_bytes()[:120])
+    (data/'7'/'notes.jpg').write_text('this is text, not a JPEG')
+    out = tmp_path/'run'
+    pretrain(out, data=data, epochs=2, **FAST)
+    log = (out/'train.log').read_text()
+    assert 'Skipped unreadable image' in log and 'truncated.png' in log and 'notes.jpg' in log
+    assert sum('notes.jpg' in l for l in log.splitlines()) == 1   # warned once, not every epoch
+    assert [r['unreadable'] for r in _metrics(out)] == ['2', '2']
+    assert load_checkpoint(out/'checkpoints'/'last.pth')['epoch'] == 2
+
+def test_gray_rgba_palette_and_small_images(tmp_path):
+    "Mixed modes decode to the model's channels; images smaller than `size` are upsampled"
+    d = tmp_path/'mixed'; d.mkdir()
+    X, _ = mnist_arrays()
+    for i in range(8):
+        im = Image.fromarray(X[i])
+        im.save(d/f'gray{i}.png'); im.convert('RGBA').save(d/f'rgba{i}.png'); im.convert('P').save(d/f'pal{i}.bmp')
+        im.resize((12, 12)).convert('RGB').save(d/f'small{i}.jpg')
+    out = tmp_path/'run'
+    pretrain(out, data=d, epochs=1, **{**FAST, 'batch_size': 16}, model_args=dict(n_in=3))
+    cfg = json.loads((out/'config.json').read_text())
+    assert (cfg['size'], cfg['model_args']['n_in'], cfg['info']['images']) == (16, 3, 32)
+    assert 'unreadable' not in (out/'train.log').read_text()
+
+# --- kill and resume ---
+
+def test_sigkill_during_training_resumes_exactly(tmp_path, digits):
+    ref, run = tmp_path/'ref', tmp_path/'run'
+    _main(ref, digits, 3)                                         # uninterrupted
+    p = subprocess.Popen(_cli(run, digits, 3), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ckpt, t0 = run/'checkpoints'/'last.pth', time.time()
+    try:
+        while _epoch(ckpt) is None:
+            assert p.poll() is None, 'the run ended before its first checkpoint'
+            assert time.time() - t0 < 240, 'no checkpoint after 240s'
+            time.sleep(0.01)
+        p.send_signal(signal.SIGKILL)                             # during epoch 2
+    finally: p.wait()
+    k = _epoch(ckpt)
+    assert k == 1, f'killed too late: checkpoint of epoch {k}'
+    _main(run, digits, 3)                                         # the same command again
+    log = (run/'train.log').read_text()
+    assert 'Resuming at epoch 2/3' in log and 'Resuming at epoch 1/' not in log
+    a, b = load_checkpoint(ref/'checkpoints'/'last.pth'), load_checkpoint(ckpt)
+    assert a['epoch'] == b['epoch'] == 3
+    for n, w in a['model'].items(): torch.testing.assert_close(b['model'][n].float(), w.float(), rtol=0, atol=1e-4, msg=n)
+    ra, rb = _metrics(ref), _metrics(run)
+    assert [r['epoch'] for r in rb] == ['1', '2', '3']
+    for x, y in zip(ra, rb): assert abs(float(x['train_loss']) - float(y['train_loss'])) < 1e-4
+    ea, eb = (load_checkpoint(o/'exported_models'/'backbone.pth') for o in (ref, run))
+    for n, w in ea.items(): torch.testing.assert_close(eb[n].float(), w.float(), rtol=0, atol=1e-4, msg=n)
+
+def test_sigkill_during_checkpoint_write_keeps_previous(tmp_path, digits):
+    run = tmp_path/'run'
+    ckpt, tmp = run/'checkpoints'/'last.pth', run/'checkpoints'/'.last.pth.tmp'
+    _main(run, digits, 1)
+    before = ckpt.read_bytes()
+    p = subprocess.Popen(_cli(run, digits, 2), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                         env={**os.environ, 'SELF_SUPERVISED_PAUSE_BEFORE_RENAME': '120'})
+    t0 = time.time()
+    try:
+        while not tmp.exists():
+            assert p.poll() is None, 'the run ended without writing a checkpoint'
+            assert time.time() - t0 < 240, 'no checkpoint write after 240s'
+            time.sleep(0.01)
+        time.sleep(1.0)                                           # written and fsynced; now in the pause before the rename
+        p.send_signal(signal.SIGKILL)
+    finally: p.wait()
+    assert ckpt.read_bytes() == before and load_checkpoint(ckpt)['epoch'] == 1   # the previous checkpoint, intact
+    _main(run, digits, 2)
+    assert 'Resuming at epoch 2/2' in (run/'train.log').read_text()
+    assert load_checkpoint(ckpt)['epoch'] == 2
+
+def test_checkpoint_loads_weights_only(tmp_path, digits):
+    out = tmp_path/'run'
+    pretrain(out, data=digits, epochs=1, **FAST)
+    ck = torch.load(out/'checkpoints'/'last.pth', weights_only=True)
+    assert {'model', 'opt', 'rng', 'epoch', 'metrics'} <= set(ck)
+    assert isinstance(ck['rng'][0]['torch'], torch.Tensor)
+
+def test_init_from_exported_backbone(tmp_path, digits):
+    a, b = tmp_path/'a', tmp_path/'b'
+    bb = pretrain(a, data=digits, epochs=1, **FAST)
+    pretrain(b, data=digits, epochs=1, **FAST, init_from=bb)
+    assert f'Initialized the encoder from {bb}' in (b/'train.log').read_text()
+    with pytest.raises(ConfigError, match='does not fit'):
+        pretrain(tmp_path/'c', data=digits, epochs=1, **{**FAST, 'model': 'resnet10t'}, init_from=bb)
+    assert not (tmp_path/'c').exists()   # stopped before training
+
+@pytest.mark.slow
+def test_devices_2_on_cpu(tmp_path, digits):
+    "`devices=2` relaunches under torchrun: two gloo processes, DistributedSimCLR, one run folder"
+    out = tmp_path/'run'
+    _run(_cli(out, digits, 2, 'devices=2'), timeout=600)
+    cfg = json.loads((out/'config.json').read_text())
+    assert cfg['info']['world_size'] == 2
+    assert load_checkpoint(out/'checkpoints'/'last.pth')['epoch'] == 2
+    assert len(load_checkpoint(out/'checkpoints'/'last.pth')['rng']) == 2
+    assert (out/'exported_models'/'backbone.pth').exists()
