@@ -24,13 +24,13 @@ sync: $(STAMP)
 	PATH=$(BIN):$$PATH bash tools/check_sync.sh
 
 nbs: $(STAMP)
-	$(BIN)/nbdev-test nbs --n-workers $(NWORK) --do-print --timing
+	OMP_NUM_THREADS=1 $(BIN)/nbdev-test nbs --n-workers $(NWORK) --do-print --timing
 
 test: sync nbs
 	$(PY) -m pytest -q tests
 
 test-all: sync
-	$(BIN)/nbdev-test nbs --n-workers $(NWORK) --flags slow --do-print --timing
+	OMP_NUM_THREADS=1 $(BIN)/nbdev-test nbs --n-workers $(NWORK) --flags slow --do-print --timing
 	$(PY) -m pytest -q -m '' tests
 
 export: $(STAMP)

@@ -2,7 +2,7 @@
 Writes the reported loss and every parameter gradient (after DDP averaging) to `<out>/rank<r>.pt`."""
 import sys, torch, torch.nn as nn
 from pathlib import Path
-from fastai.vision.all import Learner, DataLoaders, DataLoader, Callback, CancelFitException, SGD, Pipeline
+from fastai.vision.all import Learner, DataLoaders, DataLoader, Callback, CancelFitException, SGD, Pipeline, noop
 from self_supervised.data import mnist_arrays
 from self_supervised.layers import create_encoder
 from self_supervised.vision.simclr import create_simclr_model, SimCLR, DistributedSimCLR
@@ -29,7 +29,7 @@ def main(out, distributed):
     enc = create_encoder('resnet18', n_in=1, pool_type='avg', norm_layer=nn.Identity)   # no BatchNorm
     model = create_simclr_model(enc, hidden_size=64, projection_size=32, bn=False)
     cb = (DistributedSimCLR if distributed else SimCLR)([Pipeline([view1], split_idx=0), Pipeline([view2], split_idx=0)], temp=0.2)
-    learn = Learner(dls, model, cbs=[cb], opt_func=SGD, lr=0.)
+    learn = Learner(dls, model, loss_func=noop, cbs=[cb], opt_func=SGD, lr=0.)
     cbs = SaveGrads(); cbs.out = out
     if distributed:
         with learn.distrib_ctx(sync_bn=False): learn.fit(1, cbs=cbs)
