@@ -9,8 +9,9 @@ seeded, stratified, as `bench/tune_small.py` does) and writes `*_tune.*` files: 
 Rows (each: kNN top-1 and linear-probe top-1 on the evaluation images, features fit/indexed on the training images):
   - raw pixels (784 values)
   - PCA50: the first 50 principal components of the training pixels (sklearn PCA, fit on train only)
-  - random-init resnet18 (32 px, small-image stem), features of `embed`
-  - SimCLR resnet18 pretrained for `--budget` seconds of wall-clock (`pretrain_simclr`, below)
+  - random-init resnet18, built as `pretrain` builds it for 28 px images (`SMALL_IMAGE_PRESET`), features of `embed`
+  - SimCLR resnet18: `pretrain` (the library's small-image preset) run for `--budget` seconds of wall-clock
+    (`pretrain_simclr`, below), its exported backbone's features
 Every row uses ONE kNN setting, the weighted cosine kNN of InstDisc/lightly/solo-learn with k=200, temp=0.1
 (`knn_accuracy`), and one linear probe: scikit-learn L-BFGS logistic regression, C=1, on standardized features.
 Optionally, fine-tuning with 100 labels per class: pretrained vs random-init encoder, same schedule, mean of 3 seeds.
@@ -18,20 +19,22 @@ Optionally, fine-tuning with 100 labels per class: pretrained vs random-init enc
 Writes bench/results/quality.json and bench/results/quality.md (the table, the command and the wall-clock).
 """
 from __future__ import annotations
-import argparse, copy, json, os, platform, sys, time
+import argparse, copy, json, os, platform, shutil, sys, tempfile, time
 from pathlib import Path
 import numpy as np, torch, torch.nn.functional as F
+from fastai.callback.core import Callback, CancelFitException
+from fastai.callback.schedule import ParamScheduler
 
 from self_supervised.data import mnist_arrays, mnist_split
-from self_supervised.layers import create_encoder
 from self_supervised.evaluation import embed, evaluate_features, baselines, cls_learner
+from self_supervised.train import pretrain, resolve_config, build_encoder, norm_stats
+from self_supervised.checkpoint import load_backbone, backbone_config
 
 RESULTS = Path(__file__).parent/'results'
 KNN = dict(k=200, temp=0.1)                       # the one kNN setting of every row
 PROBE = dict(method='lbfgs', C=1.0, max_iter=1000)  # the one linear probe of every row
-ENCODER = dict(arch='resnet18', n_in=1, small_input=True)  # every learned row: resnet18 with the small-image stem
-SIZE = 32      # pixels the encoders see (28 px digits resized, bilinear)
-STATS = None   # normalization (mean, std) of the encoders' inputs; None: pixels in [0, 1], as the SimCLR pipelines get them
+# Every learned row is a resnet18 seeing the digits as `pretrain` feeds them: the size and normalization of the resolved
+# configuration (`recipe`), which `backbone.json` records beside an exported backbone (`eval_inputs`).
 
 # ---------------------------------------------------------------------------------------------------------------- data
 
@@ -46,7 +49,7 @@ def digits(split:str='test', seed:int=0):
     t = lambda i: (torch.from_numpy(X[i])[:, None], torch.from_numpy(y[i]))
     return t(tr), t(va)
 
-def prepare(x, size=SIZE, stats=STATS):
+def prepare(x, size:int, stats=None):
     "uint8 images -> float inputs of the encoders: [0, 1], resized to `size`, normalized by `stats` when given"
     x = x.float() / 255
     if size and x.shape[-1] != size: x = F.interpolate(x, size=(size, size), mode='bilinear', align_corners=False)
@@ -61,11 +64,17 @@ def batches(x, y, bs=500, **kwargs):
 
 # ---------------------------------------------------------------------------------------------------------------- rows
 
-def encoder_row(encoder, train, valid, device='cpu'):
-    "kNN and linear-probe accuracy of an encoder's features (embedded at `SIZE` px, `STATS`, on `device`)"
+def eval_inputs(cfg:dict):
+    "`dict(size, stats)` of the inputs an encoder of `cfg` (a resolved config or a `backbone.json`) was trained on"
+    size = cfg.get('size') or cfg['image_size']
+    normalize = cfg['transform_args']['normalize'] if 'transform_args' in cfg else cfg.get('normalize')
+    return dict(size=size, stats=norm_stats(normalize, cfg.get('n_in') or cfg['model_args']['n_in']))
+
+def encoder_row(encoder, train, valid, inputs:dict, device='cpu'):
+    "kNN and linear-probe accuracy of an encoder's features (inputs prepared with `inputs`: size, stats) on `device`"
     encoder = encoder.to(device)
-    tf, tl = embed(encoder, batches(*train))
-    vf, vl = embed(encoder, batches(*valid))
+    tf, tl = embed(encoder, batches(*train, **inputs))
+    vf, vl = embed(encoder, batches(*valid, **inputs))
     return dict(dim=tf.shape[1], **evaluate_features(tf, tl, vf, vl, **KNN, **PROBE))
 
 def pixel_rows(train, valid, n_components=50):
@@ -75,18 +84,45 @@ def pixel_rows(train, valid, n_components=50):
     for name, r in rows.items(): r['dim'] = 784 if name == 'raw pixels' else n_components
     return rows
 
-# ======================================================================================================================
-# LEAD: FILL IN. SimCLR pretraining for the bench's SimCLR row.
-# It must train with a fastai Learner and the `SimCLR` callback (the path `pretrain` uses), on the training images only
-# (`train[0]`, labels unused), within `budget_s` seconds of wall-clock, with the library's small-image preset, and
-# return the encoder (an `Encoder` built with `create_encoder(**ENCODER)`, seeing inputs prepared as `prepare` does:
-# `SIZE` px, `STATS`). Return None when SimCLR is not available: the row is then reported as not run.
-# ======================================================================================================================
-def pretrain_simclr(budget_s:float, train, seed:int=0, device='cpu', **kwargs):
-    "A SimCLR-pretrained encoder after `budget_s` seconds of training on `train` images, or None"
-    try: from self_supervised.vision.simclr import SimCLR, create_simclr_model  # noqa: F401
-    except ImportError: return None
-    return None  # TODO(lead): the tuned small-image recipe; see the comment above
+# ------------------------------------------------------------------------------------------------------------ SimCLR
+
+class TimeBudget(Callback):
+    "Run the schedule on wall-clock time: `pct_train` is the elapsed fraction of `seconds`, and the fit stops when it is spent"
+    order = ParamScheduler.order - 1  # sets the position the lr schedule reads
+    def __init__(self, seconds:float): self.seconds = seconds
+    def before_fit(self): self.start = time.perf_counter()
+    def _pct(self): return (time.perf_counter() - self.start) / self.seconds
+    def before_batch(self):
+        if self.training: self.learn.pct_train = min(self._pct(), 1.)
+    def after_batch(self):
+        if self.training and self._pct() >= 1: raise CancelFitException()
+
+def write_pngs(x, dest):
+    "uint8 images `(N,1,H,W)` as PNG files in `dest` (the form `pretrain` reads); returns the sorted files"
+    from PIL import Image
+    dest = Path(dest); dest.mkdir(parents=True, exist_ok=True)
+    for i, im in enumerate(x[:, 0].numpy()): Image.fromarray(im, mode='L').save(dest/f'{i:05d}.png')
+    return sorted(dest.glob('*.png'))
+
+MAX_EPOCHS = 100  # the fit's epoch count when a time budget drives the schedule: only an upper bound
+WARMUP_FRACTION = 0.05  # linear warmup over the first 5% of the budget, then cosine (as tuned: bench/tune_small.py)
+
+def recipe(files, **kwargs):
+    "The configuration `pretrain` resolves for `files` (28 px digits: `SMALL_IMAGE_PRESET`); `kwargs` as for `pretrain`"
+    return resolve_config(files, **kwargs)
+
+def pretrain_simclr(budget_s:float, train, seed:int=0, device='cpu', workdir=None, **kwargs):
+    """The encoder `pretrain` exports after `budget_s` seconds of training on the `train` images (labels unused).
+    `pretrain` itself runs (Learner + `SimCLR` callback, the library's small-image preset, checkpoints and logs included),
+    with a `TimeBudget` that stretches the preset's schedule (its warmup fraction, then cosine) over the budget.
+    Returns `(encoder, run_folder)`."""
+    work = Path(workdir or tempfile.mkdtemp(prefix='quality-'))
+    files = write_pngs(train[0], work/'images')
+    cfg = recipe(files)
+    opt = dict(warmup_epochs=WARMUP_FRACTION * MAX_EPOCHS, **kwargs.pop('optim_args', {}))
+    path = pretrain(work/'run', data=files, epochs=MAX_EPOCHS, seed=seed, overwrite=True, num_workers=0, progress=False,
+                    optim_args=opt, cbs=[TimeBudget(budget_s)], **kwargs)
+    return load_backbone(path).to(device), work/'run'
 
 # ------------------------------------------------------------------------------------------------------- fine-tuning
 
@@ -96,6 +132,7 @@ def _per_class(y, n, seed):
 
 def finetune_accuracy(encoder_factory, # called once per seed: returns a fresh encoder (a copy, for a pretrained one)
                       train, valid, # `digits()` splits: labels are drawn from `train`, accuracy measured on `valid`
+                      inputs:dict, # how images are prepared for the encoders (`eval_inputs`)
                       n_per_class:int=100, seeds=(0, 1, 2), epochs:int=5, freeze_epochs:int=1, lr:float=2e-3,
                       lr_mult:float=100, # `fine_tune`'s ratio of head to encoder lr (fastai's default 100 suits pretrained encoders)
                       bs:int=32, # small batches: enough steps for BatchNorm's running statistics to follow the weights
@@ -109,15 +146,15 @@ def finetune_accuracy(encoder_factory, # called once per seed: returns a fresh e
     for seed in seeds:
         set_seed(seed)
         idx = _per_class(yt, n_per_class, seed)
-        xs = prepare(xt[idx])
+        xs = prepare(xt[idx], **inputs)
         dls = DataLoaders(DataLoader(list(zip(xs, yt[idx])), bs=bs, shuffle=True, drop_last=True),
-                          DataLoader(list(zip(prepare(xv), yv)), bs=256), device=device)
+                          DataLoader(list(zip(prepare(xv, **inputs), yv)), bs=256), device=device)
         learn = cls_learner(dls, encoder_factory(), n_out=int(yt.max()) + 1)
         with learn.no_bar(), learn.no_logging(): learn.fine_tune(epochs, lr, freeze_epochs=freeze_epochs, lr_mult=lr_mult)
         accs.append(100 * float(learn.validate()[1]))
     return dict(mean=float(np.mean(accs)), seeds=accs)
 
-def finetune_compare(pretrained_factory, train, valid, random_factory=lambda: create_encoder(**ENCODER), **kwargs):
+def finetune_compare(pretrained_factory, random_factory, train, valid, **kwargs):
     "Fine-tuned accuracy of a pretrained encoder and of a random-init one, same schedule: `{name: finetune_accuracy(...)}`"
     return {'pretrained': finetune_accuracy(pretrained_factory, train, valid, **kwargs),
             'random init': finetune_accuracy(random_factory, train, valid, **kwargs)}
@@ -157,6 +194,7 @@ def main(argv=None):
     p.add_argument('--ft-lr-mult', type=float, default=100, help="fine_tune's lr_mult (head lr / encoder lr)")
     p.add_argument('--device', default='cpu', help="'cpu' (the table's setting) or 'cuda'")
     p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--keep', action='store_true', help="keep the pretraining run's folder (printed)")
     p.add_argument('--out', default=None, help='output stem (default bench/results/quality[_tune])')
     a = p.parse_args(argv)
     start = time.perf_counter()
@@ -165,26 +203,33 @@ def main(argv=None):
     rows = {}
     pix, secs = _timed(pixel_rows, train, valid)
     for name, r in pix.items(): rows[name] = dict(r, seconds=secs / len(pix))
-    r, secs = _timed(encoder_row, create_encoder(**ENCODER), train, valid, a.device)
+    work = Path(tempfile.mkdtemp(prefix='quality-'))
+    cfg = recipe(write_pngs(train[0], work/'images'))
+    inputs = eval_inputs(cfg)
+    random_init = lambda: (torch.manual_seed(a.seed), build_encoder(cfg))[1]
+    r, secs = _timed(encoder_row, random_init(), train, valid, inputs, a.device)
     rows['random-init resnet18'] = dict(r, seconds=secs)
     simclr = None
     if a.no_simclr: rows['SimCLR resnet18'] = dict(skipped='--no-simclr')
     else:
-        simclr, secs = _timed(pretrain_simclr, a.budget, train, seed=a.seed, device=a.device)
-        if simclr is None: rows['SimCLR resnet18'] = dict(skipped='pretrain_simclr not available yet')
-        else:
-            r, esecs = _timed(encoder_row, simclr, train, valid, a.device)
-            rows[f'SimCLR resnet18 ({a.budget:.0f} s)'] = dict(r, seconds=secs + esecs, pretrain_s=secs)
+        (simclr, run), secs = _timed(pretrain_simclr, a.budget, train, seed=a.seed, device=a.device, workdir=work)
+        inputs_bb = eval_inputs(backbone_config(run))
+        assert inputs_bb['size'] == inputs['size'], (inputs_bb, inputs)
+        r, esecs = _timed(encoder_row, simclr, train, valid, inputs_bb, a.device)
+        metrics = (run/'metrics.csv').read_text().splitlines()
+        rows[f'SimCLR resnet18 ({a.budget:.0f} s)'] = dict(r, seconds=secs + esecs, pretrain_s=secs, epochs=len(metrics) - 1,
+                                                           config=json.loads((run/'config.json').read_text()))
     res = dict(command='python ' + ' '.join([sys.argv[0]] + (argv if argv is not None else sys.argv[1:])),
                split=a.split, n_train=len(train[1]), n_eval=len(valid[1]),
-               eval_name='held-out' if a.split == 'test' else 'validation', knn=KNN, probe=PROBE, encoder=ENCODER,
-               size=SIZE, stats=STATS, rows=rows,
+               eval_name='held-out' if a.split == 'test' else 'validation', knn=KNN, probe=PROBE,
+               encoder=dict(cfg['model_args'], arch=cfg['model']), inputs=inputs, rows=rows,
                machine=f"{platform.machine()} CPU, {torch.get_num_threads()} torch threads, {os.cpu_count()} cores"
                        + (f", {torch.cuda.get_device_name()}" if a.device.startswith('cuda') else ''), device=a.device,
                torch=torch.__version__)
     if simclr is not None and not a.no_finetune:
-        ft = finetune_compare(lambda: copy.deepcopy(simclr), train, valid, epochs=a.ft_epochs, lr_mult=a.ft_lr_mult,
-                              device=a.device)
+        print('fine-tuning ...', flush=True)
+        ft = finetune_compare(lambda: copy.deepcopy(simclr), random_init, train, valid, inputs=inputs, epochs=a.ft_epochs,
+                              lr_mult=a.ft_lr_mult, device=a.device)
         res['finetune'] = dict(n_per_class=100, epochs=a.ft_epochs, lr_mult=a.ft_lr_mult, seeds=[0, 1, 2], results=ft)
     res['wall_clock_s'] = time.perf_counter() - start
     stem = Path(a.out) if a.out else RESULTS/('quality' + ('_tune' if a.split == 'tune' else ''))
@@ -193,6 +238,8 @@ def main(argv=None):
     md = markdown(res)
     stem.with_suffix('.md').write_text(md)
     print(md)
+    if not a.keep: shutil.rmtree(work, ignore_errors=True)
+    else: print(f'run kept in {work}')
     return res
 
 if __name__ == '__main__': main()

@@ -14,7 +14,8 @@ from .layers import create_encoder, Encoder
 from .augmentations import get_simclr_aug_pipelines, show_augs
 from .evaluation import embed, labels_from_folders, evaluate_features, knn_accuracy
 from .train import pretrain, export, ConfigError, METHOD_ARGS, TRANSFORM_ARGS, OPTIM_ARGS, SMALL_IMAGE_PRESET
-from .train import load_checkpoint, load_backbone, backbone_config, load_body, find_images, resolve_config
+from .train import find_images, resolve_config
+from .checkpoint import load_checkpoint, load_backbone, backbone_config, load_body
 from .train import aug_kwargs, norm_stats, load_image, ImageFiles, ImageDL, _to_float, _default_workers
 
 # %% auto #0

@@ -82,10 +82,12 @@ def adapt_first_conv(model:nn.Module, n_in:int, pretrained:bool=False):
     return model
 
 # %% ../nbs/01_layers.ipynb #4282cf08
-def small_input_stem(model:nn.Module):
-    "Stride 1 for the first strided conv and no first max-pool, for 28-32 px inputs; parameters unchanged"
+def small_input_stem(model:nn.Module,
+                     stride:int=1): # the stem's total stride: 1 (stride-1 conv) or 2 (the conv keeps stride 2)
+    "No first max-pool, and stride `stride` for the first strided conv, for 28-32 px inputs; parameters unchanged"
+    if stride not in (1, 2): raise ValueError(f"small_input must be True/1 (stem stride 1) or 2 (stem stride 2), not {stride!r}")
     for name, m in model.named_modules():
-        if isinstance(m, nn.Conv2d) and max(m.stride) > 1: m.stride = (1, 1); break
+        if isinstance(m, nn.Conv2d) and max(m.stride) > 1: m.stride = (stride, stride); break
     for name, m in model.named_modules():
         if isinstance(m, nn.MaxPool2d): _set_module(model, name, nn.Identity()); break
     return model
@@ -154,7 +156,7 @@ def create_encoder(arch, # a timm model name, an xresnet name (`xresnet18`, `xse
                    pretrained:bool=False, # load pretrained weights (needs them downloaded or cached)
                    pool_type:str=PoolingType.CatAvgMax, # a `PoolingType`; transformers use their own token pooling
                    checkpoint:bool=False, # gradient checkpointing per stage/block, to save activation memory
-                   small_input:bool=False, # stride-1 stem without max-pool for 28-32 px images (CNNs)
+                   small_input:bool|int=False, # a stem without max-pool for 28-32 px images (CNNs): True/1: stride 1, 2: stride 2
                    **kwargs): # passed to the model's constructor (`timm.create_model`, `xresnet18`...)
     "An `Encoder` mapping `(B, n_in, H, W)` images to `(B, num_features)` features"
     if pool_type not in _pooling_types(): raise ValueError(f"pool_type must be one of {_pooling_types()}, not {pool_type!r}")
@@ -167,7 +169,7 @@ def create_encoder(arch, # a timm model name, an xresnet name (`xresnet18`, `xse
         body.reset_classifier(0, 'token' if getattr(body, 'cls_token', None) is not None else 'avg')
         nf, pool = getattr(body, 'head_hidden_size', body.num_features), None
     else:
-        if small_input: small_input_stem(body)
+        if small_input: small_input_stem(body, int(small_input))
         pool = SelectAdaptivePool2d(pool_type=pool_type, flatten=True)
         nf = (body.num_features if kind == 'timm' else _last_conv_channels(body)) * pool.feat_mult()
         head = getattr(body, 'head', None)

@@ -29,14 +29,14 @@ from .layers import create_encoder, Encoder
 from .augmentations import get_simclr_aug_pipelines
 from .vision.simclr import create_simclr_model, SimCLR, DistributedSimCLR
 import self_supervised.distributed as ssd
+from .checkpoint import *
+from .checkpoint import _load_opt_state
 
 # %% auto #0
 __all__ = ['METHOD_ARGS', 'TRANSFORM_ARGS', 'OPTIM_ARGS', 'SMALL_IMAGE_PRESET', 'ConfigError', 'merge_args', 'norm_stats',
            'aug_kwargs', 'load_image', 'ImageFiles', 'ImageDL', 'image_dls', 'SkipUnreadable', 'TrainOnly',
-           'write_text_atomic', 'EpochLog', 'rng_states', 'set_rng_states', 'save_checkpoint', 'load_checkpoint',
-           'Checkpoint', 'lr_schedule', 'opt_func', 'find_images', 'resolve_config', 'check_out', 'export_backbone',
-           'backbone_config', 'load_backbone', 'load_body', 'export', 'run_logger', 'build_encoder', 'simclr_learner',
-           'init_weights', 'pretrain']
+           'lr_schedule', 'opt_func', 'find_images', 'resolve_config', 'check_out', 'export', 'run_logger',
+           'build_encoder', 'simclr_learner', 'init_weights', 'pretrain']
 
 # %% ../nbs/30_train.ipynb #735d97ba
 METHOD_ARGS = dict(temp=0.1, # temperature of the InfoNCE loss
@@ -200,146 +200,6 @@ class TrainOnly(Callback):
     order = TrainEvalCallback.order - 1
     def before_validate(self): raise CancelValidException()
 
-# %% ../nbs/30_train.ipynb #7eefb168
-def _atomic_write(path, write, pause:float=0):
-    "Call `write(file)` on a temporary file beside `path`, then rename it to `path` (readers never see half a file)"
-    path = Path(path)
-    tmp = path.with_name(f'.{path.name}.tmp')
-    with open(tmp, 'wb') as f:
-        write(f); f.flush(); os.fsync(f.fileno())
-    if pause: time.sleep(pause)  # between write and rename: lets tests kill a process in the middle of a save
-    os.replace(tmp, path)
-
-def write_text_atomic(path, text:str): _atomic_write(path, lambda f: f.write(text.encode()))
-
-def _csv(rows):
-    s = io.StringIO()
-    w = csv.DictWriter(s, fieldnames=list(rows[0]) if rows else ['epoch'], lineterminator='\n')
-    w.writeheader(); w.writerows(rows)
-    return s.getvalue()
-
-class EpochLog(Callback):
-    "Log each trained epoch (mean loss, lr, time, unreadable files) and keep `metrics.csv` at one row per epoch"
-    order = ProgressCallback.order + 1  # after the Recorder and the progress bar have set the learner's logger
-    def __init__(self,
-                 path=None, # `metrics.csv` to (re)write after every epoch (rank 0); None: none
-                 log=None, # a `logging.Logger` for the epoch lines; None: print them
-                 rows=None, # rows of the epochs trained before (from a checkpoint)
-                 table:bool=False): # let the Recorder print its table (with progress bars)
-        store_attr('path,log,table'); self.rows, self.trained = list(rows or []), False
-    def before_fit(self): self.old_logger, self.learn.logger = self.learn.logger, self._table
-    def _table(self, row):
-        if self.table and self.trained: self.old_logger(row)
-    def before_train(self): self.trained, self.total, self.n, self.start = True, 0., 0, time.time()
-    def after_batch(self):
-        if self.training: self.total, self.n = self.total + self.learn.loss.detach().float(), self.n + 1
-    def after_epoch(self):
-        if not self.trained: return
-        self.trained = False
-        loss = torch.as_tensor(self.total / max(self.n, 1), dtype=torch.float32).clone()
-        if ssd.is_distributed():
-            loss = loss.to(next(self.model.parameters()).device)
-            torch.distributed.all_reduce(loss); loss /= ssd.world_size()
-        skip = getattr(self.learn, 'skip_unreadable', None)
-        row = dict(epoch=self.epoch + 1, train_loss=round(loss.item(), 6), lr=float(f"{self.opt.hypers[-1]['lr']:.6g}"),
-                   seconds=round(time.time() - self.start, 2), unreadable=len(skip.skipped) if skip else 0)
-        self.rows = [r for r in self.rows if r['epoch'] < row['epoch']] + [row]
-        if ssd.rank() != 0: return
-        if self.path: write_text_atomic(self.path, _csv(self.rows))
-        line = (f"epoch {row['epoch']}/{self.n_epoch}  train_loss {row['train_loss']:.4f}  lr {row['lr']:.2e}  "
-                f"{row['seconds']:.1f}s" + (f"  unreadable files {row['unreadable']}" if row['unreadable'] else ''))
-        if self.log: self.log.info(line, extra=dict(console=not self.table))
-        else: print(line)
-    def after_fit(self):
-        if self.learn.logger == self._table: self.learn.logger = self.old_logger
-
-# %% ../nbs/30_train.ipynb #a87c5f05
-def _pyrandom_state(r):
-    v, s, g = r.getstate()
-    return dict(version=torch.tensor(v), state=torch.tensor(s, dtype=torch.int64),
-                gauss=torch.tensor(math.nan if g is None else g, dtype=torch.float64))
-
-def _set_pyrandom_state(r, d):
-    g = d['gauss'].item()
-    r.setstate((int(d['version']), tuple(d['state'].tolist()), None if math.isnan(g) else g))
-
-def _base_dl(dl): return dl.dl if isinstance(dl, DistributedDL) else dl
-
-def rng_states(dl=None) -> dict:
-    "The states of the random number generators training uses (and `dl`'s shuffling), as tensors"
-    _, keys, pos, has_gauss, cached = np.random.get_state()
-    d = dict(torch=torch.get_rng_state(), python=_pyrandom_state(random),
-             numpy=dict(keys=torch.from_numpy(keys.astype(np.int64)), pos=torch.tensor(pos), has_gauss=torch.tensor(has_gauss),
-                        cached=torch.tensor(cached, dtype=torch.float64)))
-    if torch.cuda.is_available(): d['cuda'] = list(torch.cuda.get_rng_state_all())
-    dl = _base_dl(dl)
-    if isinstance(getattr(dl, 'rng', None), random.Random): d['dataloader'] = _pyrandom_state(dl.rng)
-    return d
-
-def set_rng_states(d:dict, dl=None):
-    "Restore the states saved by `rng_states`"
-    torch.set_rng_state(d['torch'])
-    _set_pyrandom_state(random, d['python'])
-    n = d['numpy']
-    np.random.set_state(('MT19937', n['keys'].numpy().astype(np.uint32), int(n['pos']), int(n['has_gauss']), float(n['cached'])))
-    if 'cuda' in d and torch.cuda.is_available():
-        for i, s in enumerate(d['cuda'][:torch.cuda.device_count()]): torch.cuda.set_rng_state(s, i)
-    dl = _base_dl(dl)
-    if 'dataloader' in d and dl is not None: _set_pyrandom_state(dl.rng, d['dataloader'])
-
-# %% ../nbs/30_train.ipynb #e0f577cf
-def _unwrap(model): return model.module if isinstance(model, (nn.parallel.DistributedDataParallel, nn.DataParallel)) else model
-
-def _opt_state(opt):
-    sd = opt.state_dict()
-    return dict(state=[dict(o) for o in sd['state']], hypers=[dict(o) for o in sd['hypers']])
-
-def _load_opt_state(opt, sd, device=None):
-    to = lambda v: v.to(device) if isinstance(v, torch.Tensor) and device is not None else v
-    opt.load_state_dict(dict(state=[{k: to(v) for k, v in o.items()} for o in sd['state']], hypers=L(sd['hypers'])))
-
-def save_checkpoint(obj, path, pause:float=0):
-    "`torch.save(obj, path)` atomically: temp file, fsync, (`pause` seconds,) rename"
-    _atomic_write(path, lambda f: torch.save(obj, f), pause)
-
-def load_checkpoint(path, map_location='cpu') -> dict:
-    "A checkpoint loaded with `weights_only=True` (no pickled code runs)"
-    return torch.load(path, map_location=map_location, weights_only=True)
-
-class Checkpoint(Callback):
-    "Save model, optimizer, epoch and random states to `path` after every epoch, atomically; restore them when resuming"
-    order = EpochLog.order + 1  # after the epoch's row is logged: the checkpoint carries the rows
-    def __init__(self,
-                 path, # the checkpoint file (`.../checkpoints/last.pth`)
-                 meta:dict|None=None, # saved along (JSON-able: config, encoder config)
-                 resume:dict|None=None): # a loaded checkpoint whose random states to restore at its epoch
-        store_attr(); self.trained = False
-    def before_epoch(self):
-        s = self.resume
-        if s is None or self.epoch != s['epoch']: return
-        self.resume = None
-        rng = s['rng'][ssd.rank()] if ssd.rank() < len(s['rng']) else s['rng'][0]
-        set_rng_states(rng, self.dls.train)
-        self.learn.train_iter = s['train_iter']
-        if s.get('scaler') and getattr(self.learn, 'scaler', None) is not None: self.learn.scaler.load_state_dict(s['scaler'])
-    def before_train(self): self.trained = True
-    def after_epoch(self):
-        if not self.trained: return
-        self.trained = False
-        rng = rng_states(self.dls.train)
-        if ssd.is_distributed():
-            rngs = [None] * ssd.world_size()
-            torch.distributed.all_gather_object(rngs, rng)
-        else: rngs = [rng]
-        if ssd.rank() != 0: return
-        scaler = getattr(self.learn, 'scaler', None)
-        log = getattr(self.learn, 'epoch_log', None)
-        save_checkpoint(dict(format=1, epoch=self.epoch + 1, n_epoch=self.n_epoch, train_iter=self.train_iter,
-                             model=_unwrap(self.model).state_dict(), opt=_opt_state(self.opt), rng=rngs,
-                             scaler=scaler.state_dict() if scaler is not None else None,
-                             metrics=log.rows if log else [], meta=json.dumps(self.meta or {})), self.path,
-                        pause=float(os.environ.get('SELF_SUPERVISED_PAUSE_BEFORE_RENAME') or 0))
-
 # %% ../nbs/30_train.ipynb #f54c0a00
 def lr_schedule(lr:float, epochs:int, warmup_epochs:float=0, schedule:str='cosine'):
     "A function of `pct_train` (0 to 1) for fastai's `ParamScheduler`: linear warmup, then cosine to 0 or constant"
@@ -387,17 +247,15 @@ def _data_name(data):
         return f"<list of {len(data)} files, sha1 {hashlib.sha1(chr(10).join(map(str, data)).encode()).hexdigest()[:12]}>"
     return str(Path(data).expanduser().resolve())
 
-def resolve_config(files, data=None, model='resnet18', method='simclr', epochs=100, batch_size=256, size=None, lr=None,
+def resolve_config(files, data=None, model='resnet18', method='simclr', epochs=100, batch_size=None, size=None, lr=None,
                    method_args=None, transform_args=None, optim_args=None, model_args=None, precision=None, seed=0,
                    init_from=None) -> dict:
     "The complete, JSON-able configuration of a run (see `pretrain` for the arguments)"
     if method != 'simclr': raise ConfigError(f"Unknown method {method!r}: choose one of simclr.")
     if not isinstance(model, str): raise ConfigError(f"model must be a name (e.g. 'resnet18', 'timm/resnet50', 'torchvision/resnet18'), not {type(model).__name__}.")
     if not isinstance(epochs, int) or epochs < 1: raise ConfigError(f"epochs must be a positive integer, not {epochs!r}.")
-    if not isinstance(batch_size, int) or batch_size < 2:
+    if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 2):
         raise ConfigError(f"batch_size must be at least 2 (got {batch_size!r}): SimCLR contrasts each image with the others of its batch.")
-    if batch_size > len(files):
-        raise ConfigError(f"batch_size {batch_size} is larger than the number of images ({len(files)}): lower batch_size or add images.")
     prec = {None: '32-true', '32': '32-true', 32: '32-true', '32-true': '32-true', '16-mixed': '16-mixed', 'bf16-mixed': 'bf16-mixed'}
     if precision not in prec: raise ConfigError(f"precision must be one of None, '32-true', '16-mixed', 'bf16-mixed', not {precision!r}.")
     if prec[precision] != '32-true' and not torch.cuda.is_available():
@@ -413,6 +271,9 @@ def resolve_config(files, data=None, model='resnet18', method='simclr', epochs=1
     if not isinstance(size, int) or size < 8: raise ConfigError(f"size must be an int of at least 8 pixels, not {size!r}.")
     small = size <= SMALL_IMAGE_PRESET['max_size']
     preset = SMALL_IMAGE_PRESET if small else {}
+    if batch_size is None: batch_size = preset.get('batch_size', 256)
+    if batch_size > len(files):
+        raise ConfigError(f"batch_size {batch_size} is larger than the number of images ({len(files)}): lower batch_size or add images.")
     margs = merge_args(dict(n_in=None, pool_type='catavgmax', small_input=False, pretrained=False, checkpoint=False),
                        preset.get('model_args'), 'model_args')
     if model_args is not None and not isinstance(model_args, dict): raise ConfigError(f"model_args must be a dict, not {type(model_args).__name__}.")
@@ -468,49 +329,7 @@ def check_out(out:Path, cfg:dict, resume:bool=True, overwrite:bool=False):
     except Exception as e:
         raise ConfigError(f"'{ckpt}' cannot be loaded ({type(e).__name__}: {e}): pass overwrite=True to start again.") from None
 
-# %% ../nbs/30_train.ipynb #c7da2aca
-def export_backbone(encoder:Encoder, # the encoder to export (e.g. `learn.model.encoder`)
-                    dest, # folder to write `backbone.pth` and `backbone.json` to
-                    **info): # more to write into the JSON (image_size, normalize, ...)
-    "Write `encoder.body.state_dict()` to `dest/backbone.pth`, and how to rebuild the encoder to `dest/backbone.json`"
-    dest = Path(dest); dest.mkdir(parents=True, exist_ok=True)
-    cfg = dict(encoder.config, num_features=encoder.num_features, **info)
-    save_checkpoint({k: v.detach().cpu() for k, v in encoder.body.state_dict().items()}, dest/'backbone.pth')
-    write_text_atomic(dest/'backbone.json', json.dumps(cfg, indent=2) + '\n')
-    return dest/'backbone.pth'
-
-def _backbone_file(path):
-    p = Path(path)
-    if p.is_dir(): p = p/'exported_models'/'backbone.pth' if (p/'exported_models').exists() else p/'backbone.pth'
-    if not p.exists(): raise FileNotFoundError(f"No exported backbone at '{path}': pass a backbone.pth, its folder or a run folder (or export a checkpoint first).")
-    return p
-
-def backbone_config(path) -> dict:
-    "The `backbone.json` beside an exported backbone (`path`: the `.pth`, its folder or a run folder)"
-    j = _backbone_file(path).with_suffix('.json')
-    if not j.exists(): raise FileNotFoundError(f"'{j}' is missing: it says how to rebuild the encoder; export the checkpoint again.")
-    return json.loads(j.read_text())
-
-def load_backbone(path) -> Encoder:
-    "The exported encoder at `path` (a `backbone.pth`, its folder or a run folder), rebuilt with `create_encoder`"
-    c = backbone_config(path)
-    enc = create_encoder(c['arch'], n_in=c['n_in'], pool_type=c['pool_type'], small_input=c.get('small_input', False), **c.get('kwargs', {}))
-    enc.body.load_state_dict(load_checkpoint(_backbone_file(path)))
-    return enc
-
 # %% ../nbs/30_train.ipynb #7ac54de5
-def load_body(body:nn.Module, sd:dict):
-    "Load into `body` the backbone weights of `sd`: a backbone's state_dict, or a SimCLR model's / `Encoder`'s / checkpoint's"
-    sd = sd['model'] if isinstance(sd.get('model'), dict) else sd
-    cands = [sd] + [{k[len(p):]: v for k, v in sd.items() if k.startswith(p)}
-                    for p in ('encoder.body.', 'module.encoder.body.', 'body.', '0.body.')]
-    err = None
-    for c in cands:
-        if not c: continue
-        try: return body.load_state_dict(c)
-        except RuntimeError as e: err = err or e
-    raise err
-
 def export(checkpoint, # a `last.pth`, a run folder, or a state_dict file
            out=None, # folder for `backbone.pth`/`.json`; default: the run's `exported_models/`
            model:str|None=None, # architecture, for checkpoints that do not record it
@@ -636,7 +455,7 @@ def pretrain(out, # folder of the run: config, logs, checkpoints, exported backb
              model:str='resnet18', # timm name (`resnet50`, `timm/resnet50`), xresnet name, or `torchvision/resnet18`
              method:str='simclr', # self-supervised method
              epochs:int=100, # epochs to train in all (a resumed run continues to this)
-             batch_size:int=256, # global batch size (split over `devices`)
+             batch_size:int|None=None, # global batch size (split over `devices`); None: 256, or the small-image preset's
              size:int|None=None, # image side; None: the images' own when <= 64 px (small-image preset), else 224
              lr:float|None=None, # peak learning rate (same as `optim_args.lr`); None: the optimizer's default
              method_args:dict|None=None, # overrides of `METHOD_ARGS` (temp, hidden_size, projection_size, nlayers, similarity)
