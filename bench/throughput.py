@@ -11,7 +11,7 @@ rest (fastai's own overhead).
 import argparse, json, sys, time
 from pathlib import Path
 import numpy as np, torch
-from fastai.vision.all import Learner, DataLoaders, DataLoader, Adam, Callback
+from fastai.vision.all import Learner, DataLoaders, DataLoader, Adam, Callback, noop
 from self_supervised.data import sample_images
 from self_supervised.layers import create_encoder
 from self_supervised.augmentations import get_simclr_aug_pipelines
@@ -30,12 +30,13 @@ def photo_crops(n, size, seed=0):
     return torch.stack(out).round().clamp(0, 255).byte()
 
 class StepTimer(Callback):
-    "Wall time of each training step after the first (warm-up)"
+    "Wall time from one training step's start to the next one's: data loading and every callback included (first step: warm-up)"
     order = -100
-    def before_fit(self): self.times = []
-    def before_batch(self): self.t0 = time.perf_counter()
-    def after_batch(self):
-        if self.training and self.iter > 0: self.times.append(time.perf_counter() - self.t0)
+    def before_fit(self): self.times, self.t0 = [], None
+    def before_batch(self):
+        t = time.perf_counter()
+        if self.training and self.t0 is not None and self.iter > 1: self.times.append(t - self.t0)
+        self.t0 = t if self.training else None
 
 def timed(f, n, sync):
     f(); sync()
@@ -59,10 +60,10 @@ def main():
     # fastai + SimCLR: uint8 batches from memory; views made on the batch by the callback
     torch.manual_seed(0)
     ds = [(o,) for o in x]
-    dls = DataLoaders(DataLoader(ds, bs=a.bs, shuffle=True, drop_last=True, after_batch=lambda b: b.float() / 255),
+    dls = DataLoaders(DataLoader(ds, bs=a.bs, shuffle=True, drop_last=True, after_batch=lambda b: tuple(o.float() / 255 for o in b)),
                       DataLoader(ds[:a.bs], bs=a.bs), device=dev)
     timer = StepTimer()
-    learn = Learner(dls, make_model(), cbs=[SimCLR(augs, temp=0.1), timer], opt_func=Adam, lr=1e-3)
+    learn = Learner(dls, make_model(), loss_func=noop, cbs=[SimCLR(augs, temp=0.1), timer], opt_func=Adam, lr=1e-3)
     learn.fit(1)
     fastai_step = float(np.median(timer.times))
 

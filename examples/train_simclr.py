@@ -36,7 +36,7 @@ def main(size:Param("image size", int)=28,
     device = 'cuda' if torch.cuda.is_available() else 'cpu'
     dls = dsets.dataloaders(bs=bs, after_item=[Resize(size), ToTensor()], after_batch=[IntToFloatTensor()],
                             num_workers=workers, drop_last=True, device=device)
-    encoder = create_encoder(arch_name, n_in=n_in, small_input=size <= 64, checkpoint=checkpoint)
+    encoder = create_encoder(arch_name, n_in=n_in, small_input=2 if size <= 64 else False, checkpoint=checkpoint)  # stem stride 2, no max-pool
     model = create_simclr_model(encoder, hidden_size=2048, projection_size=128)
     augs = get_simclr_aug_pipelines(size=size, stats=None if n_in == 1 else imagenet_stats)
     learn = Learner(dls, model, cbs=[DistributedSimCLR(augs, temp=temp)], opt_func=Adam)

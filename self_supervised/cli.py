@@ -217,8 +217,8 @@ def command_help(name:str) -> str:
         for group, defaults in (('method_args', METHOD_ARGS), ('transform_args', TRANSFORM_ARGS), ('optim_args', OPTIM_ARGS)):
             lines += ['', f'{group}.* (set one with {group}.<key>=value):']
             lines += [f"  {k:<44} {v!r}" for k, v in _flat(defaults, f'{group}.')]
-        small = ', '.join(f'{k}={v!r}' for g in ('model_args', 'method_args', 'optim_args', 'transform_args')
-                          for k, v in _flat(SMALL_IMAGE_PRESET[g], f'{g}.'))
+        small = ', '.join([f"batch_size={SMALL_IMAGE_PRESET['batch_size']}"] + [f'{k}={v!r}' for g in ('model_args', 'method_args', 'optim_args', 'transform_args')
+                          for k, v in _flat(SMALL_IMAGE_PRESET[g], f'{g}.')])
         lines += ['', f"Images of {SMALL_IMAGE_PRESET['max_size']} px or less use the small-image preset: {small}.",
                   '', 'example: self-supervised pretrain out=runs/r1 data=imgs/ model=resnet18 epochs=10 method_args.temp=0.2']
     return '\n'.join(lines)

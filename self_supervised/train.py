@@ -71,8 +71,9 @@ _OPTIMIZERS = dict(adamw=dict(lr=1e-3, weight_decay=1e-2), sgd=dict(lr=0.06, wei
 # %% ../nbs/30_train.ipynb #75a56b4b
 SMALL_IMAGE_PRESET = dict(
     max_size=64,
-    model_args=dict(small_input=True),
-    method_args=dict(temp=0.2, hidden_size=512),
+    batch_size=64,
+    model_args=dict(small_input=2),
+    method_args=dict(temp=0.1, hidden_size=512),
     transform_args=dict(random_resize=dict(min_scale=0.2), gaussian_blur=dict(prob=0.0),
                         random_flip=dict(horizontal_prob=0.0)),
     optim_args=dict(optimizer='adamw', lr=2e-3, weight_decay=1e-4, warmup_epochs=1))
@@ -520,7 +521,7 @@ def pretrain(out, # folder of the run: config, logs, checkpoints, exported backb
             _init_projector(learn, init[1], log)
         if main:
             log.info(f"Training {model} ({encoder.num_features} features) with SimCLR on {len(files)} images of {cfg['size']} px, "
-                     f"{ws} process(es), device {learn.dls.device}, batch {batch_size}")
+                     f"{ws} process(es), device {learn.dls.device}, batch {cfg['batch_size']}")
             simclr = next(c for c in learn.cbs if isinstance(c, SimCLR))
             for i, p in enumerate(simclr.aug_pipelines): log.info(f"view {i + 1}: {p}", extra=dict(console=False))
         o = cfg['optim_args']
