@@ -7,8 +7,9 @@
 fastai 2.8 has no `fastai.launch`: `torchrun` replaces `python -m fastai.launch`. `DistributedSimCLR` equals `SimCLR`
 in one process, so the script always uses it. `--bs` is per process.
 """
+import sys
 import torch
-from fastcore.script import call_parse, Param
+from fastcore.script import call_parse, bool_arg
 from fastai.vision.all import *
 from fastai.distributed import *
 from self_supervised.data import mnist_demo_path, image_files
@@ -17,18 +18,22 @@ from self_supervised.augmentations import get_simclr_aug_pipelines
 from self_supervised.vision.simclr import create_simclr_model, DistributedSimCLR
 import self_supervised.distributed as ssd
 
+# fastcore's `call_parse` spells options with hyphens (`--arch-name`); accept the underscores of the original launch
+# line (`--arch_name`) as well
+sys.argv = [a.split('=')[0].replace('_', '-') + a[len(a.split('=')[0]):] if a.startswith('--') else a for a in sys.argv]
+
 @call_parse
-def main(size:Param("image size", int)=28,
-         bs:Param("batch size per process", int)=128,
-         epochs:Param("number of epochs", int)=2,
-         lr:Param("learning rate", float)=2e-3,
-         arch_name:Param("timm or xresnet architecture", str)='xresnet18',
-         data:Param("folder of images (default: the demo MNIST digits)", str)=None,
-         n_in:Param("input channels", int)=1,
-         temp:Param("InfoNCE temperature", float)=0.2,
-         fp16:Param("mixed precision (CUDA)", store_true)=False,
-         checkpoint:Param("gradient checkpointing", store_true)=False,
-         workers:Param("DataLoader workers", int)=0):
+def main(size:int=28, # image size
+         bs:int=128, # batch size per process
+         epochs:int=2, # number of epochs
+         lr:float=2e-3, # learning rate
+         arch_name:str='xresnet18', # timm or xresnet architecture
+         data:str=None, # folder of images (default: the demo MNIST digits)
+         n_in:int=1, # input channels
+         temp:float=0.2, # InfoNCE temperature
+         fp16:bool_arg=False, # mixed precision (CUDA)
+         checkpoint:bool_arg=False, # gradient checkpointing
+         workers:int=0): # DataLoader workers
     path = Path(data) if data else mnist_demo_path()/'train'
     files = image_files(path)
     img_cls = PILImageBW if n_in == 1 else PILImage
@@ -39,7 +44,7 @@ def main(size:Param("image size", int)=28,
     encoder = create_encoder(arch_name, n_in=n_in, small_input=2 if size <= 64 else False, checkpoint=checkpoint)  # stem stride 2, no max-pool
     model = create_simclr_model(encoder, hidden_size=2048, projection_size=128)
     augs = get_simclr_aug_pipelines(size=size, stats=None if n_in == 1 else imagenet_stats)
-    learn = Learner(dls, model, cbs=[DistributedSimCLR(augs, temp=temp)], opt_func=Adam)
+    learn = Learner(dls, model, loss_func=noop, cbs=[DistributedSimCLR(augs, temp=temp)], opt_func=Adam)  # the callback computes the loss
     if fp16: learn.to_fp16()
     with learn.distrib_ctx(sync_bn=False): learn.fit_one_cycle(epochs, lr)
     if ssd.rank() == 0:
