@@ -8,7 +8,7 @@ import pytest, torch
 from PIL import Image
 from self_supervised import pretrain
 from self_supervised.data import mnist_arrays, mnist_split
-from self_supervised.train import ConfigError
+from self_supervised.train import ConfigError, SMALL_IMAGE_PRESET
 from self_supervised.checkpoint import load_checkpoint
 from self_supervised.cli import main
 
@@ -68,7 +68,8 @@ def test_different_run_needs_overwrite(tmp_path, digits):
     out = tmp_path/'run'
     pretrain(out, data=digits, epochs=1, **FAST)
     files = {p: p.read_bytes() for p in out.rglob('*') if p.is_file()}
-    with pytest.raises(ConfigError, match=r"holds a different run .*method_args.temp \(0.2 -> 0.5\).*overwrite=True") as e:
+    temp = SMALL_IMAGE_PRESET['method_args']['temp']  # 16 px: the small-image preset's
+    with pytest.raises(ConfigError, match=rf"holds a different run .*method_args.temp \({temp} -> 0.5\).*overwrite=True") as e:
         pretrain(out, data=digits, epochs=1, **FAST, method_args=dict(temp=0.5))
     assert '\n' not in str(e.value)
     assert {p: p.read_bytes() for p in out.rglob('*') if p.is_file()} == files   # nothing changed, nothing deleted
