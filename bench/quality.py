@@ -34,7 +34,7 @@ RESULTS = Path(__file__).parent/'results'
 KNN = dict(k=200, temp=0.1)                       # the one kNN setting of every row
 PROBE = dict(method='lbfgs', C=1.0, max_iter=1000)  # the one linear probe of every row
 # Every learned row is a resnet18 seeing the digits as `pretrain` feeds them: the size and normalization of the resolved
-# configuration (`recipe`), which `backbone.json` records beside an exported backbone (`eval_inputs`).
+# configuration (`resolve_config`), which `backbone.json` records beside an exported backbone (`eval_inputs`).
 
 # ---------------------------------------------------------------------------------------------------------------- data
 
@@ -110,23 +110,19 @@ def write_pngs(x, dest):
 MAX_EPOCHS = 100  # the fit's epoch count when a time budget drives the schedule: only an upper bound
 WARMUP_FRACTION = 0.1  # linear warmup, then cosine: about the preset's 1 warmup epoch of the 7-9 epochs that 10 minutes of 2 CPU cores train
 
-def recipe(files, **kwargs):
-    "The configuration `pretrain` resolves for `files` (28 px digits: `SMALL_IMAGE_PRESET`); `kwargs` as for `pretrain`"
-    return resolve_config(files, **kwargs)
+def pretrain_files(files, out, seed:int=0, **kwargs):
+    "`pretrain(out, data=files, ...)` as the benches run it (a new run, decoding in the main process, no bars); its backbone's path"
+    return pretrain(out, data=files, seed=seed, overwrite=True, num_workers=0, progress=False, **kwargs)
 
-def pretrain_simclr(budget_s:float, train, seed:int=0, device='cpu', workdir=None, **kwargs):
-    """The encoder `pretrain` exports after `budget_s` seconds of training on the `train` images (labels unused).
+def pretrain_simclr(budget_s:float, files, out, seed:int=0, device='cpu', **kwargs):
+    """The encoder `pretrain` exports after `budget_s` seconds of training on the image `files`, in the run folder `out`.
     `pretrain` itself runs (Learner + `SimCLR` callback, the library's small-image preset, checkpoints and logs included),
     with a `TimeBudget` that stretches the preset's schedule (its warmup fraction, then cosine) over the budget.
-    Returns `(encoder, run_folder, epochs trained)`."""
-    work = Path(workdir or tempfile.mkdtemp(prefix='quality-'))
-    files = write_pngs(train[0], work/'images')
-    cfg = recipe(files)
+    Returns `(encoder, epochs trained)`."""
     opt = dict(warmup_epochs=WARMUP_FRACTION * MAX_EPOCHS, **kwargs.pop('optim_args', {}))
     budget = TimeBudget(budget_s)
-    path = pretrain(work/'run', data=files, epochs=MAX_EPOCHS, seed=seed, overwrite=True, num_workers=0, progress=False,
-                    optim_args=opt, cbs=[budget], **kwargs)
-    return load_backbone(path).to(device), work/'run', budget.epochs
+    path = pretrain_files(files, out, seed, epochs=MAX_EPOCHS, optim_args=opt, cbs=[budget], **kwargs)
+    return load_backbone(path).to(device), budget.epochs
 
 # ------------------------------------------------------------------------------------------------------- fine-tuning
 
@@ -209,7 +205,8 @@ def main(argv=None):
     pix, secs = _timed(pixel_rows, train, valid)
     for name, r in pix.items(): rows[name] = dict(r, seconds=secs / len(pix))
     work = Path(tempfile.mkdtemp(prefix='quality-'))
-    cfg = recipe(write_pngs(train[0], work/'images'))
+    files = write_pngs(train[0], work/'images')
+    cfg = resolve_config(files)  # what `pretrain` resolves for 28 px digits: `SMALL_IMAGE_PRESET`
     inputs = eval_inputs(cfg)
     random_init = lambda: (torch.manual_seed(a.seed), build_encoder(cfg))[1]
     r, secs = _timed(encoder_row, random_init(), train, valid, inputs, a.device)
@@ -217,7 +214,8 @@ def main(argv=None):
     simclr = None
     if a.no_simclr: rows['SimCLR resnet18'] = dict(skipped='--no-simclr')
     else:
-        (simclr, run, epochs), secs = _timed(pretrain_simclr, a.budget, train, seed=a.seed, device=a.device, workdir=work)
+        run = work/'run'
+        (simclr, epochs), secs = _timed(pretrain_simclr, a.budget, files, run, seed=a.seed, device=a.device)
         inputs_bb = eval_inputs(backbone_config(run))
         assert inputs_bb['size'] == inputs['size'], (inputs_bb, inputs)
         r, esecs = _timed(encoder_row, simclr, train, valid, inputs_bb, a.device)

@@ -16,13 +16,13 @@ import argparse, json, sys, tempfile, time
 from pathlib import Path
 import torch
 sys.path.insert(0, str(Path(__file__).parent))
-from quality import digits, write_pngs, eval_inputs, encoder_row, pretrain, load_backbone, backbone_config
+from quality import digits, write_pngs, eval_inputs, encoder_row, pretrain_files, load_backbone, backbone_config
 
 def run(cfg:dict, files, train, valid, work:Path, seed:int=0):
     "Train `pretrain(**cfg)` on `files`, return the validation scores of its backbone"
     kw = dict(dict(epochs=6), **cfg)
     t = time.perf_counter()
-    path = pretrain(work/'run', data=files, overwrite=True, num_workers=0, progress=False, seed=seed, **kw)
+    path = pretrain_files(files, work/'run', seed, **kw)
     train_s = time.perf_counter() - t
     r = encoder_row(load_backbone(path), train, valid, eval_inputs(backbone_config(path)))
     metrics = (work/'run'/'metrics.csv').read_text().splitlines()

@@ -19,7 +19,7 @@ import self_supervised.distributed as ssd
 
 # %% auto #0
 __all__ = ['write_text_atomic', 'EpochLog', 'rng_states', 'set_rng_states', 'save_checkpoint', 'load_checkpoint', 'Checkpoint',
-           'export_backbone', 'backbone_config', 'load_backbone', 'load_body']
+           'export_backbone', 'backbone_config', 'encoder_from_config', 'checkpoint_meta', 'load_backbone', 'load_body']
 
 # %% ../nbs/29_checkpoint.ipynb #7eefb168
 def _atomic_write(path, write, pause:float=0):
@@ -184,10 +184,18 @@ def backbone_config(path) -> dict:
     if not j.exists(): raise FileNotFoundError(f"'{j}' is missing: it says how to rebuild the encoder; export the checkpoint again.")
     return json.loads(j.read_text())
 
+def encoder_from_config(c:dict) -> Encoder:
+    "A new encoder built by `create_encoder` from `c`: an `Encoder.config`, `backbone.json` or a checkpoint's `meta['encoder']`"
+    return create_encoder(c['arch'], n_in=c['n_in'], pool_type=c['pool_type'], small_input=c.get('small_input', False),
+                          **c.get('kwargs', {}))
+
+def checkpoint_meta(sd) -> dict:
+    "The `meta` a `Checkpoint` saved in the loaded checkpoint `sd` (config, encoder, export_info); `{}` for other files"
+    return json.loads(sd['meta']) if isinstance(sd, dict) and isinstance(sd.get('meta'), str) else {}
+
 def load_backbone(path) -> Encoder:
     "The exported encoder at `path` (a `backbone.pth`, its folder or a run folder), rebuilt with `create_encoder`"
-    c = backbone_config(path)
-    enc = create_encoder(c['arch'], n_in=c['n_in'], pool_type=c['pool_type'], small_input=c.get('small_input', False), **c.get('kwargs', {}))
+    enc = encoder_from_config(backbone_config(path))
     enc.body.load_state_dict(load_checkpoint(_backbone_file(path)))
     return enc
 

@@ -10,13 +10,13 @@ import numpy as np
 import torch
 from fastcore.docments import docments
 from .data import image_files
-from .layers import create_encoder, Encoder
+from .layers import Encoder
 from .augmentations import get_simclr_aug_pipelines, show_augs
 from .evaluation import embed, labels_from_folders, evaluate_features, knn_accuracy
 from .train import pretrain, export, ConfigError, METHOD_ARGS, TRANSFORM_ARGS, OPTIM_ARGS, SMALL_IMAGE_PRESET
 from .train import find_images, resolve_config
-from .checkpoint import load_checkpoint, load_backbone, backbone_config, load_body
-from .train import aug_kwargs, norm_stats, load_image, ImageFiles, ImageDL, _to_float, _default_workers
+from .checkpoint import load_checkpoint, load_backbone, backbone_config, load_body, encoder_from_config, checkpoint_meta
+from .train import aug_kwargs, norm_stats, load_image, ImageFiles, ImageDL, _to_float, _default_workers, _device
 
 # %% auto #0
 __all__ = ['COMMANDS', 'parse_value', 'parse_args', 'load_encoder', 'embed_files', 'embed_folder', 'evaluate_folder',
@@ -63,17 +63,15 @@ def load_encoder(checkpoint) -> tuple:
     if not p.exists(): raise ConfigError(f"No checkpoint at '{checkpoint}': pass a backbone.pth, a last.pth or a run folder.")
     if p.with_suffix('.json').exists(): return load_backbone(p), backbone_config(p)
     sd = load_checkpoint(p)
-    meta = json.loads(sd['meta']) if isinstance(sd, dict) and isinstance(sd.get('meta'), str) else {}
+    meta = checkpoint_meta(sd)
     if 'encoder' not in meta:
         raise ConfigError(f"'{p}' does not say how to build its encoder: export it first (self-supervised export checkpoint={p} model=<name>).")
     c = meta['encoder']
-    enc = create_encoder(c['arch'], n_in=c['n_in'], pool_type=c['pool_type'], small_input=c.get('small_input', False), **c.get('kwargs', {}))
+    enc = encoder_from_config(c)
     load_body(enc.body, sd)
     return enc, dict(c, **meta.get('export_info', {}))
 
 # %% ../nbs/31_cli.ipynb #2ca113a0
-def _device(): return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
-
 def embed_files(encoder:Encoder, # an encoder (e.g. from `load_encoder`)
                 files:list, # image files
                 size:int, # side the images are resized and cropped to

@@ -340,13 +340,12 @@ def export(checkpoint, # a `last.pth`, a run folder, or a state_dict file
     if p.is_dir(): p = p/'checkpoints'/'last.pth'
     if not p.exists(): raise FileNotFoundError(f"No checkpoint at '{checkpoint}': pass a .pth file or a run folder.")
     sd = load_checkpoint(p)
-    meta = json.loads(sd.get('meta', '{}')) if isinstance(sd, dict) and isinstance(sd.get('meta'), str) else {}
+    meta = checkpoint_meta(sd)
     ecfg, info = meta.get('encoder'), meta.get('export_info', {})
     if ecfg is None:
         if model is None: raise ConfigError(f"'{p}' does not record its architecture: pass model=<name> (and model_args such as n_in).")
         ecfg = dict(arch=model, **dict(dict(n_in=3, pool_type='catavgmax', small_input=False, kwargs={}), **(model_args or {})))
-    enc = create_encoder(ecfg['arch'], n_in=ecfg['n_in'], pool_type=ecfg['pool_type'], small_input=ecfg.get('small_input', False),
-                         **ecfg.get('kwargs', {}))
+    enc = encoder_from_config(ecfg)
     try: load_body(enc.body, sd)
     except RuntimeError as e: raise ConfigError(f"The weights in '{p}' do not fit {ecfg['arch']}: {str(e).splitlines()[0]}") from None
     out = Path(out) if out else (p.parent.parent/'exported_models' if p.parent.name == 'checkpoints' else p.parent)
