@@ -11,7 +11,7 @@ Rows (each: kNN top-1 and linear-probe top-1 on the evaluation images, features 
   - PCA50: the first 50 principal components of the training pixels (sklearn PCA, fit on train only)
   - random-init resnet18, built as `pretrain` builds it for 28 px images (`SMALL_IMAGE_PRESET`), features of `embed`
   - SimCLR resnet18: `pretrain` (the library's small-image preset) run for `--budget` seconds of wall-clock
-    (`pretrain_simclr`, below), its exported backbone's features
+    (`pretrain_for`, below), its exported backbone's features
 Every row uses ONE kNN setting, the weighted cosine kNN of InstDisc/lightly/solo-learn with k=200, temp=0.1
 (`knn_accuracy`), and one linear probe: scikit-learn L-BFGS logistic regression, C=1, on standardized features.
 Optionally, fine-tuning with 100 labels per class: pretrained vs random-init encoder, same schedule, mean of 3 seeds.
@@ -27,7 +27,8 @@ from fastai.callback.schedule import ParamScheduler
 
 from self_supervised.data import mnist_arrays, mnist_split
 from self_supervised.evaluation import embed, evaluate_features, baselines, cls_learner
-from self_supervised.train import pretrain, resolve_config, build_encoder, norm_stats
+from self_supervised.train import pretrain, build_encoder
+from self_supervised.config import resolve_config, norm_stats
 from self_supervised.checkpoint import load_backbone, backbone_config
 
 RESULTS = Path(__file__).parent/'results'
@@ -114,9 +115,10 @@ def pretrain_files(files, out, seed:int=0, **kwargs):
     "`pretrain(out, data=files, ...)` as the benches run it (a new run, decoding in the main process, no bars); its backbone's path"
     return pretrain(out, data=files, seed=seed, overwrite=True, num_workers=0, progress=False, **kwargs)
 
-def pretrain_simclr(budget_s:float, files, out, seed:int=0, device='cpu', **kwargs):
+def pretrain_for(budget_s:float, files, out, seed:int=0, device='cpu', **kwargs):
     """The encoder `pretrain` exports after `budget_s` seconds of training on the image `files`, in the run folder `out`.
-    `pretrain` itself runs (Learner + `SimCLR` callback, the library's small-image preset, checkpoints and logs included),
+    `pretrain` itself runs (Learner + the method's callback, its small-image preset, checkpoints and logs included; SimCLR
+    unless `method=` is in `kwargs`),
     with a `TimeBudget` that stretches the preset's schedule (its warmup fraction, then cosine) over the budget.
     Returns `(encoder, epochs trained)`."""
     opt = dict(warmup_epochs=WARMUP_FRACTION * MAX_EPOCHS, **kwargs.pop('optim_args', {}))
@@ -215,7 +217,7 @@ def main(argv=None):
     if a.no_simclr: rows['SimCLR resnet18'] = dict(skipped='--no-simclr')
     else:
         run = work/'run'
-        (simclr, epochs), secs = _timed(pretrain_simclr, a.budget, files, run, seed=a.seed, device=a.device)
+        (simclr, epochs), secs = _timed(pretrain_for, a.budget, files, run, seed=a.seed, device=a.device)
         inputs_bb = eval_inputs(backbone_config(run))
         assert inputs_bb['size'] == inputs['size'], (inputs_bb, inputs)
         r, esecs = _timed(encoder_row, simclr, train, valid, inputs_bb, a.device)

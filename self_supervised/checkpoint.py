@@ -18,8 +18,9 @@ from .layers import create_encoder, Encoder
 import self_supervised.distributed as ssd
 
 # %% auto #0
-__all__ = ['write_text_atomic', 'EpochLog', 'rng_states', 'set_rng_states', 'save_checkpoint', 'load_checkpoint', 'Checkpoint',
-           'export_backbone', 'backbone_config', 'encoder_from_config', 'checkpoint_meta', 'load_backbone', 'load_body']
+__all__ = ['write_text_atomic', 'EpochLog', 'rng_states', 'set_rng_states', 'load_opt_state', 'save_checkpoint',
+           'load_checkpoint', 'checkpoint_meta', 'Checkpoint', 'export_backbone', 'weights_file', 'backbone_config',
+           'encoder_from_config', 'load_backbone', 'load_body']
 
 # %% ../nbs/29_checkpoint.ipynb #7eefb168
 def _atomic_write(path, write, pause:float=0):
@@ -109,13 +110,12 @@ def set_rng_states(d:dict, dl=None):
     if 'dataloader' in d and dl is not None: _set_pyrandom_state(dl.rng, d['dataloader'])
 
 # %% ../nbs/29_checkpoint.ipynb #e0f577cf
-def _unwrap(model): return model.module if isinstance(model, (nn.parallel.DistributedDataParallel, nn.DataParallel)) else model
-
 def _opt_state(opt):
     sd = opt.state_dict()
     return dict(state=[dict(o) for o in sd['state']], hypers=[dict(o) for o in sd['hypers']])
 
-def _load_opt_state(opt, sd, device=None):
+def load_opt_state(opt, sd:dict, device=None):
+    "Load into fastai optimizer `opt` the state saved in a checkpoint's `opt` (moved to `device`)"
     to = lambda v: v.to(device) if isinstance(v, torch.Tensor) and device is not None else v
     opt.load_state_dict(dict(state=[{k: to(v) for k, v in o.items()} for o in sd['state']], hypers=L(sd['hypers'])))
 
@@ -126,6 +126,10 @@ def save_checkpoint(obj, path, pause:float=0):
 def load_checkpoint(path, map_location='cpu') -> dict:
     "A checkpoint loaded with `weights_only=True` (no pickled code runs)"
     return torch.load(path, map_location=map_location, weights_only=True)
+
+def checkpoint_meta(sd) -> dict:
+    "The `meta` a `Checkpoint` saved in the loaded checkpoint `sd` (config, encoder, export_info); `{}` for other files"
+    return json.loads(sd['meta']) if isinstance(sd, dict) and isinstance(sd.get('meta'), str) else {}
 
 class Checkpoint(Callback):
     "Save model, optimizer, epoch and random states to `path` after every epoch, atomically; restore them when resuming"
@@ -156,7 +160,7 @@ class Checkpoint(Callback):
         scaler = getattr(self.learn, 'scaler', None)
         log = getattr(self.learn, 'epoch_log', None)
         save_checkpoint(dict(format=1, epoch=self.epoch + 1, n_epoch=self.n_epoch, train_iter=self.train_iter,
-                             model=_unwrap(self.model).state_dict(), opt=_opt_state(self.opt), rng=rngs,
+                             model=ssd.unwrap(self.model).state_dict(), opt=_opt_state(self.opt), rng=rngs,
                              scaler=scaler.state_dict() if scaler is not None else None,
                              metrics=log.rows if log else [], meta=json.dumps(self.meta or {})), self.path,
                         pause=float(os.environ.get('SELF_SUPERVISED_PAUSE_BEFORE_RENAME') or 0))
@@ -172,10 +176,18 @@ def export_backbone(encoder:Encoder, # the encoder to export (e.g. `learn.model.
     write_text_atomic(dest/'backbone.json', json.dumps(cfg, indent=2) + '\n')
     return dest/'backbone.pth'
 
+_WEIGHTS = dict(backbone=('exported_models/backbone.pth', 'backbone.pth'), last=('checkpoints/last.pth', 'last.pth'))
+
+def weights_file(path, # a weights file, an export folder or a run folder
+                 kinds:tuple=('backbone', 'last')): # what to look for in a folder, in order: the exported 'backbone', the 'last' checkpoint
+    "The weights file `path` names: the file itself, or the first of `kinds` found in the folder; None when there is none"
+    p = Path(path).expanduser()
+    if not p.is_dir(): return p if p.exists() else None
+    return next((p/c for k in kinds for c in _WEIGHTS[k] if (p/c).exists()), None)
+
 def _backbone_file(path):
-    p = Path(path)
-    if p.is_dir(): p = p/'exported_models'/'backbone.pth' if (p/'exported_models').exists() else p/'backbone.pth'
-    if not p.exists(): raise FileNotFoundError(f"No exported backbone at '{path}': pass a backbone.pth, its folder or a run folder (or export a checkpoint first).")
+    p = weights_file(path, ('backbone',))
+    if p is None: raise FileNotFoundError(f"No exported backbone at '{path}': pass a backbone.pth, its folder or a run folder (or export a checkpoint first).")
     return p
 
 def backbone_config(path) -> dict:
@@ -189,10 +201,6 @@ def encoder_from_config(c:dict) -> Encoder:
     return create_encoder(c['arch'], n_in=c['n_in'], pool_type=c['pool_type'], small_input=c.get('small_input', False),
                           **c.get('kwargs', {}))
 
-def checkpoint_meta(sd) -> dict:
-    "The `meta` a `Checkpoint` saved in the loaded checkpoint `sd` (config, encoder, export_info); `{}` for other files"
-    return json.loads(sd['meta']) if isinstance(sd, dict) and isinstance(sd.get('meta'), str) else {}
-
 def load_backbone(path) -> Encoder:
     "The exported encoder at `path` (a `backbone.pth`, its folder or a run folder), rebuilt with `create_encoder`"
     enc = encoder_from_config(backbone_config(path))
@@ -201,7 +209,7 @@ def load_backbone(path) -> Encoder:
 
 # %% ../nbs/29_checkpoint.ipynb #d889a0ae
 def load_body(body:nn.Module, sd:dict):
-    "Load into `body` the backbone weights of `sd`: a backbone's state_dict, or a SimCLR model's / `Encoder`'s / checkpoint's"
+    "Load into `body` the backbone weights of `sd`: a backbone's state_dict, or a method's model's (its online `encoder`) / `Encoder`'s / checkpoint's"
     sd = sd['model'] if isinstance(sd.get('model'), dict) else sd
     cands = [sd] + [{k[len(p):]: v for k, v in sd.items() if k.startswith(p)}
                     for p in ('encoder.body.', 'module.encoder.body.', 'body.', '0.body.')]
@@ -211,4 +219,3 @@ def load_body(body:nn.Module, sd:dict):
         try: return body.load_state_dict(c)
         except RuntimeError as e: err = err or e
     raise err
-

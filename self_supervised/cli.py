@@ -11,12 +11,14 @@ import torch
 from fastcore.docments import docments
 from .data import image_files
 from .layers import Encoder
-from .augmentations import get_simclr_aug_pipelines, show_augs
+from .augmentations import show_augs
 from .evaluation import embed, labels_from_folders, evaluate_features, knn_accuracy
-from .train import pretrain, export, ConfigError, METHOD_ARGS, TRANSFORM_ARGS, OPTIM_ARGS, SMALL_IMAGE_PRESET
-from .train import find_images, resolve_config
-from .checkpoint import load_checkpoint, load_backbone, backbone_config, load_body, encoder_from_config, checkpoint_meta
-from .train import aug_kwargs, norm_stats, load_image, ImageFiles, ImageDL, _to_float, _default_workers, _device
+from .config import ConfigError, OPTIM_ARGS, SMALL_IMAGE_MAX, get_method, list_methods
+from .config import resolve_config, resolve_transforms, merge_args, norm_stats, method_aug_pipelines
+from .files import find_images, load_image, ImageFiles, ImageDL, default_workers, default_device
+from .train import pretrain, export
+from .checkpoint import load_checkpoint, load_backbone, backbone_config, load_body, encoder_from_config
+from .checkpoint import checkpoint_meta, weights_file
 
 # %% auto #0
 __all__ = ['COMMANDS', 'parse_value', 'parse_args', 'load_encoder', 'embed_files', 'embed_folder', 'evaluate_folder',
@@ -56,11 +58,8 @@ def parse_args(args:list, # `key=value` strings
 # %% ../nbs/31_cli.ipynb #abfae02f
 def load_encoder(checkpoint) -> tuple:
     "`(encoder, info)` from a `backbone.pth`, a `last.pth` or a run folder; `info` has arch, n_in, image_size, normalize"
-    p = Path(checkpoint).expanduser()
-    if p.is_dir():
-        cands = [p/'exported_models'/'backbone.pth', p/'checkpoints'/'last.pth', p/'backbone.pth']
-        p = next((c for c in cands if c.exists()), cands[0])
-    if not p.exists(): raise ConfigError(f"No checkpoint at '{checkpoint}': pass a backbone.pth, a last.pth or a run folder.")
+    p = weights_file(checkpoint)
+    if p is None: raise ConfigError(f"No checkpoint at '{checkpoint}': pass a backbone.pth, a last.pth or a run folder.")
     if p.with_suffix('.json').exists(): return load_backbone(p), backbone_config(p)
     sd = load_checkpoint(p)
     meta = checkpoint_meta(sd)
@@ -82,8 +81,8 @@ def embed_files(encoder:Encoder, # an encoder (e.g. from `load_encoder`)
     "`(features, readable files, labels)` of image `files`; unreadable files are skipped with a warning"
     device = next(encoder.parameters()).device
     n_in = encoder.config.get('n_in', 3) if hasattr(encoder, 'config') else 3
-    dl = ImageDL(ImageFiles(list(files), size, n_in), bs=bs, after_batch=_to_float, device=device,
-                 num_workers=_default_workers() if num_workers is None else num_workers)
+    dl = ImageDL(ImageFiles(list(files), size, n_in), bs=bs, device=device,
+                 num_workers=default_workers() if num_workers is None else num_workers)
     mean, std = ((torch.tensor(o, device=device).view(1, -1, 1, 1) for o in stats) if stats else (None, None))
     kept = []
     def batches():
@@ -112,7 +111,7 @@ def embed_folder(data, # folder of images (searched recursively) or list of file
     files = find_images(data)
     size = size or info.get('image_size')
     if not size: raise ConfigError("This checkpoint does not record its image size: pass size=<pixels>.")
-    feats, kept, _ = embed_files(enc.to(_device()), files, size, norm_stats(info.get('normalize'), enc.config['n_in']),
+    feats, kept, _ = embed_files(enc.to(default_device()), files, size, norm_stats(info.get('normalize'), enc.config['n_in']),
                                  bs=batch_size, num_workers=num_workers)
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix == '.npy':
@@ -147,7 +146,7 @@ def evaluate_folder(data, # folder with `train/` and `valid/`, each with one sub
     try: yva, _ = labels_from_folders(va, vocab)
     except ValueError as e: raise ConfigError(f"valid/ has classes that train/ lacks: {e}") from None
     enc, info = load_encoder(checkpoint)
-    enc, size = enc.to(_device()), size or info.get('image_size')
+    enc, size = enc.to(default_device()), size or info.get('image_size')
     if not size: raise ConfigError("This checkpoint does not record its image size: pass size=<pixels>.")
     stats = norm_stats(info.get('normalize'), enc.config['n_in'])
     kw = dict(bs=batch_size, num_workers=num_workers)
@@ -169,17 +168,16 @@ def evaluate_folder(data, # folder with `train/` and `valid/`, each with one sub
 def save_aug_views(data=None, # folder of images or list of files; None: the demo digits
                    out='views.png', # PNG file to write
                    n:int=8, # number of images (rows)
+                   method:str='simclr', # the method whose views to show
                    size:int|None=None, # image side, as for `pretrain`
                    model_args:dict|None=None, # as for `pretrain` (n_in)
                    transform_args:dict|None=None, # as for `pretrain`
                    seed:int=0): # random seed of the views
-    "Write a PNG grid of `n` images of `data` with their two augmented views (columns: image, view 1, view 2)"
-    from matplotlib.figure import Figure
+    "Write a PNG grid of `n` images of `data` with the views `method` makes of them (columns: image, view 1, view 2, ...)"
     files = find_images(data)
     if len(files) < 2: raise ConfigError(f"show-augs needs at least 2 images, '{data}' has {len(files)}.")
-    cfg = resolve_config(files, data, batch_size=2, size=size, transform_args=transform_args, model_args=model_args)
+    cfg = resolve_config(files, data, method=method, batch_size=2, size=size, transform_args=transform_args, model_args=model_args)
     n_in, size = cfg['model_args']['n_in'], cfg['size']
-    kw = aug_kwargs(cfg['transform_args'], size, n_in)
     ims = []
     for f in files[::max(1, len(files) // n)]:
         try: ims.append(load_image(f, size, n_in))
@@ -187,11 +185,11 @@ def save_aug_views(data=None, # folder of images or list of files; None: the dem
         if len(ims) == n: break
     import matplotlib.pyplot as plt
     torch.manual_seed(seed)
-    axs = show_augs(get_simclr_aug_pipelines(**kw), torch.stack(ims), n=len(ims))
+    axs = show_augs(method_aug_pipelines(cfg), torch.stack(ims), n=len(ims))
     fig = axs[0, 0].figure
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=80, bbox_inches='tight'); plt.close(fig)
-    print(f"Wrote {len(ims)} images and their views to {out}")
+    print(f"Wrote {len(ims)} images and their {method} views to {out}")
     return Path(out)
 
 # %% ../nbs/31_cli.ipynb #a2395232
@@ -202,7 +200,12 @@ def _flat(d, prefix):
         if isinstance(v, dict): yield from _flat(v, f'{prefix}{k}.')
         else: yield f'{prefix}{k}', v
 
-def command_help(name:str) -> str:
+def _method_docs(spec) -> dict:
+    "What each key of a method's `method_args` is, from the comments of its model factory's and callback's parameters"
+    return {k: d['docment'] for f in (spec.create_model, spec.callback) for k, d in docments(f, full=True).items() if d['docment']}
+
+def command_help(name:str, # a subcommand
+                 args:list=()) -> str: # its other arguments: `method=<name>` selects the method whose keys `pretrain` lists
     "The `--help` text of subcommand `name`, from its function's signature and comments"
     f = COMMANDS[name]
     doc = inspect.getdoc(f).splitlines()[0]
@@ -212,18 +215,30 @@ def command_help(name:str) -> str:
         dflt = 'required' if d['default'] is inspect.Parameter.empty else repr(d['default'])
         lines.append(f"  {k:<16} {dflt:<12} {d['docment'] or ''}".rstrip())
     if f is pretrain:
-        for group, defaults in (('method_args', METHOD_ARGS), ('transform_args', TRANSFORM_ARGS), ('optim_args', OPTIM_ARGS)):
-            lines += ['', f'{group}.* (set one with {group}.<key>=value):']
-            lines += [f"  {k:<44} {v!r}" for k, v in _flat(defaults, f'{group}.')]
-        small = ', '.join([f"batch_size={SMALL_IMAGE_PRESET['batch_size']}"] + [f'{k}={v!r}' for g in ('model_args', 'method_args', 'optim_args', 'transform_args')
-                          for k, v in _flat(SMALL_IMAGE_PRESET[g], f'{g}.')])
-        lines += ['', f"Images of {SMALL_IMAGE_PRESET['max_size']} px or less use the small-image preset: {small}.",
-                  '', 'example: self-supervised pretrain out=runs/r1 data=imgs/ model=resnet18 epochs=10 method_args.temp=0.2']
+        try: spec = get_method(parse_args([a for a in args if a.startswith('method=')]).get('method', 'simclr'))
+        except ConfigError as e: return f"error: {e}"
+        docs, t = _method_docs(spec), resolve_transforms([spec.transform_args], spec.n_views)
+        lines += ['', f"method_args.* of {spec.name} (set one with method_args.<key>=value; another method's: "
+                      f"pretrain --help method=<name>, one of {', '.join(list_methods())}):"]
+        lines += [f"  {k:<44} {v!r:<12} {docs.get(k.split('.', 1)[1], '')}".rstrip() for k, v in _flat(spec.args, 'method_args.')]
+        lines += ['', f'transform_args.* of {spec.name} (set one with transform_args.<key>=value, for every view):']
+        lines += [f"  {k:<44} {v!r}" for k, v in _flat({k: v for k, v in t.items() if k != 'views'}, 'transform_args.')]
+        lines += ['', f'per view (set one with transform_args.views.<i>.<key>=value, i from 0 to {spec.n_views - 1}):']
+        lines += [f"  {k:<44} {v!r}" for i, v in enumerate(t['views']) for k, v in _flat(v, f'transform_args.views.{i}.')] or ['  (the views do not differ)']
+        lines += ['', 'optim_args.* (set one with optim_args.<key>=value):']
+        lines += [f"  {k:<44} {v!r}" for k, v in _flat(merge_args(OPTIM_ARGS, spec.optim_args), 'optim_args.')]
+        small = spec.small_preset
+        small = ', '.join([f"batch_size={small.get('batch_size', 256)}"] + [f'{k}={v!r}' for g in ('model_args', 'method_args', 'optim_args', 'transform_args')
+                          for k, v in _flat(small.get(g, {}), f'{g}.')])
+        lines += ['', f"Images of {SMALL_IMAGE_MAX} px or less use {spec.name}'s small-image preset: {small}.",
+                  '', f"example: self-supervised pretrain out=runs/r1 data=imgs/ model=resnet18 epochs=10 method={spec.name} "
+                      f"method_args.{next(iter(spec.args))}={next(iter(spec.args.values()))!r}"]
     return '\n'.join(lines)
 
 def usage() -> str:
     cmds = '\n'.join(f"  {k:<10} {inspect.getdoc(f).splitlines()[0]}" for k, f in COMMANDS.items())
-    return f"usage: self-supervised <command> key=value ...\n\ncommands:\n{cmds}\n\n`self-supervised <command> --help` lists its keys."
+    return (f"usage: self-supervised <command> key=value ...\n\ncommands:\n{cmds}\n\nmethods (pretrain method=<name>): "
+            f"{', '.join(list_methods())}\n\n`self-supervised <command> --help` lists its keys.")
 
 def main(argv:list|None=None) -> int:
     "Entry point of the `self-supervised` command; returns the exit status"
@@ -232,7 +247,7 @@ def main(argv:list|None=None) -> int:
     name, args = argv[0], argv[1:]
     if name not in COMMANDS:
         print(f"error: unknown command {name!r}\n\n{usage()}", file=sys.stderr); return 2
-    if any(a in ('-h', '--help') for a in args): print(command_help(name)); return 0
+    if any(a in ('-h', '--help') for a in args): print(command_help(name, [a for a in args if a not in ('-h', '--help')])); return 0
     f = COMMANDS[name]
     try:
         kj = [a for a in args if a.startswith('--kwargs-json=')]  # the torchrun relaunch of `pretrain(devices=N)`

@@ -10,7 +10,7 @@ from fastcore.basics import patch
 from fastai.distributed import DistributedDL, DistributedTrainer
 
 # %% auto #0
-__all__ = ['is_distributed', 'world_size', 'rank', 'gather_with_grad']
+__all__ = ['is_distributed', 'world_size', 'rank', 'gather_with_grad', 'unwrap']
 
 # %% ../nbs/04_distributed.ipynb #596e5ce5
 def is_distributed(): return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
@@ -43,6 +43,11 @@ def gather_with_grad(x:torch.Tensor):
     if not is_distributed(): return x, 0
     sizes = _all_sizes(x.shape[0], x.device)
     return _GatherWithGrad.apply(x, sizes), sum(sizes[:rank()])
+
+# %% ../nbs/04_distributed.ipynb #03603c9b
+def unwrap(model:nn.Module) -> nn.Module:
+    "The module inside a `DistributedDataParallel`/`DataParallel` wrapper, else `model` itself"
+    return model.module if isinstance(model, (nn.parallel.DistributedDataParallel, nn.DataParallel)) else model
 
 # %% ../nbs/04_distributed.ipynb #b78a1285
 if not getattr(DistributedTrainer, '_ss_patched', False):

@@ -8,7 +8,6 @@ import math, time
 from pathlib import Path
 import numpy as np
 import torch, torch.nn as nn, torch.nn.functional as F
-from PIL import Image
 from fastcore.basics import store_attr
 from fastcore.meta import delegates
 from fastprogress.fastprogress import progress_bar
@@ -21,6 +20,8 @@ from fastai.metrics import accuracy
 from fastai.data.transforms import get_c
 from fastai.vision.core import imagenet_stats
 from .layers import create_encoder, create_cls_module, Encoder
+from .files import load_image
+from .distributed import unwrap
 
 # %% auto #0
 __all__ = ['encoder_of', 'load_images', 'labels_from_folders', 'embed', 'knn_accuracy', 'linear_probe', 'pca_features',
@@ -31,29 +32,20 @@ __all__ = ['encoder_of', 'load_images', 'labels_from_folders', 'embed', 'knn_acc
 def encoder_of(model_or_learner):
     "The encoder of a `Learner` or model: `model.encoder`, the `Encoder` first layer of a `create_cls_model`, else the model"
     m = model_or_learner.model if isinstance(model_or_learner, Learner) else model_or_learner
-    if isinstance(m, (nn.parallel.DistributedDataParallel, nn.DataParallel)): m = m.module
+    m = unwrap(m)
     if isinstance(getattr(m, 'encoder', None), nn.Module): return m.encoder
     if isinstance(m, nn.Sequential) and len(m) and isinstance(m[0], Encoder): return m[0]
     return m
 
 # %% ../nbs/20_evaluation.ipynb #840e06c8
-_modes = {1: 'L', 3: 'RGB'}
-
-def _as_hw(size): return None if size is None else (size, size) if isinstance(size, int) else tuple(size)
-
 def load_images(items, # image files
                 n_in:int=3, # channels: 1 (gray) or 3 (RGB)
-                size:int|tuple|None=None): # resize to `size` (int or `(h, w)`); None: keep, all images must have one size
-    "Decode image files into a float batch `(N, n_in, h, w)` with values in [0, 1]"
-    if n_in not in _modes: raise ValueError(f"Files can be decoded to 1 or 3 channels, not {n_in}: pass a DataLoader instead.")
-    hw, ims = _as_hw(size), []
-    for f in items:
-        with Image.open(f) as o: im = o.convert(_modes[n_in])
-        if hw is not None and im.size != hw[::-1]: im = im.resize(hw[::-1], Image.BILINEAR)
-        ims.append(np.asarray(im))
+                size:int|tuple|None=None): # resize and center-crop to `size` (int or `(h, w)`); None: keep, all images must have one size
+    "Decode image files (as `load_image` does) into a float batch `(N, n_in, h, w)` with values in [0, 1]"
+    if n_in not in (1, 3): raise ValueError(f"Files can be decoded to 1 or 3 channels, not {n_in}: pass a DataLoader instead.")
+    ims = [load_image(f, size, n_in) for f in items]
     if len({o.shape for o in ims}) > 1: raise ValueError("The images have different sizes: pass `size` to resize them.")
-    x = torch.from_numpy(np.stack(ims)).float().div_(255)
-    return x[:, None] if n_in == 1 else x.permute(0, 3, 1, 2).contiguous()
+    return torch.stack(ims).float().div_(255)
 
 def _norm_stats(stats, n_in):
     mean, std = (torch.as_tensor(o, dtype=torch.float32).flatten() for o in (stats or imagenet_stats))

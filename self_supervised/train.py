@@ -4,196 +4,26 @@
 
 # %% ../nbs/30_train.ipynb #c7df4e2b
 from __future__ import annotations
-import contextlib, copy, csv, io, json, logging, math, os, random, subprocess, sys, tempfile, time, warnings
-from functools import partial
+import contextlib, json, logging, os, subprocess, sys, tempfile
 from pathlib import Path
-import numpy as np
 import torch, torch.nn as nn
-from PIL import Image, ImageOps
-from fastcore.basics import store_attr
-from fastcore.foundation import L
 from fastai.torch_core import set_seed
-from fastai.data.load import DataLoader
-from fastai.data.core import DataLoaders
 from fastai.learner import Learner
 from fastai.callback.core import Callback, TrainEvalCallback, CancelValidException
-from fastai.callback.schedule import ParamScheduler, SchedCos, SchedLin, SchedNo, combine_scheds
+from fastai.callback.schedule import ParamScheduler
 from fastai.callback.progress import ProgressCallback
 from fastai.callback.tensorboard import TensorBoardCallback
-from fastai.distributed import DistributedDL
-from fastai.optimizer import Adam, SGD, Larc
-from fastai.vision.core import imagenet_stats
 from . import __version__
-from .data import image_files, mnist_demo_path, IMAGE_EXTENSIONS
 from .layers import create_encoder, Encoder
-from .augmentations import get_simclr_aug_pipelines
-from .vision.simclr import create_simclr_model, SimCLR, DistributedSimCLR
-import self_supervised.distributed as ssd
+from .config import ConfigError, get_method, resolve_config, check_out, opt_func, lr_schedule, method_aug_pipelines
+from .files import find_images, image_dls, SkipUnreadable, default_device, default_workers
+from .vision.core import MultiViewMethod, MomentumModel
+from .vision.simclr import SIMCLR_SMALL_PRESET
 from .checkpoint import *
-from .checkpoint import _load_opt_state
 
 # %% auto #0
-__all__ = ['METHOD_ARGS', 'TRANSFORM_ARGS', 'OPTIM_ARGS', 'SMALL_IMAGE_PRESET', 'ConfigError', 'merge_args', 'norm_stats',
-           'aug_kwargs', 'load_image', 'ImageFiles', 'ImageDL', 'image_dls', 'SkipUnreadable', 'TrainOnly',
-           'lr_schedule', 'opt_func', 'find_images', 'resolve_config', 'check_out', 'export', 'run_logger',
-           'build_encoder', 'simclr_learner', 'init_weights', 'pretrain']
-
-# %% ../nbs/30_train.ipynb #735d97ba
-METHOD_ARGS = dict(temp=0.1, # temperature of the InfoNCE loss
-                   hidden_size=2048, # width of the projector's hidden layers (None: the encoder's `num_features`)
-                   projection_size=128, # size of the projections the loss sees
-                   nlayers=2, # projector layers: 2 (SimCLR), 3 (SimCLR v2)
-                   similarity='cosine') # 'cosine' or 'dot'
-
-TRANSFORM_ARGS = dict(
-    color_jitter=dict(prob=0.8, strength=1.0, brightness=0.8, contrast=0.8, saturation=0.8, hue=0.2),
-    gaussian_blur=dict(prob=0.5, sigmas=[0.1, 2.0], blur_limit=0),
-    image_size=None, # None: `size`
-    normalize=dict(mean=list(imagenet_stats[0]), std=list(imagenet_stats[1])), # None: no normalization
-    random_flip=dict(horizontal_prob=0.5, vertical_prob=0.0),
-    random_gray_scale=0.2,
-    random_resize=dict(min_scale=0.08, max_scale=1.0),
-    random_rotation=None, # or dict(prob, degrees)
-    solarize=None) # or dict(prob, threshold)
-
-_TRANSFORM_OPTIONAL = dict(random_rotation=dict(prob=0.5, degrees=30.0), solarize=dict(prob=0.2, threshold=0.5))
-
-OPTIM_ARGS = dict(optimizer='adamw', # 'adamw', 'sgd' or 'lars'
-                  lr=None, # peak learning rate; None: the optimizer's default (lars, sgd: scaled by batch_size/256)
-                  weight_decay=None, # None: the optimizer's default; never applied to BatchNorm and biases
-                  momentum=0.9, # SGD/LARS momentum, AdamW's beta1
-                  warmup_epochs=10, # linear warmup; at most half of the epochs
-                  schedule='cosine') # 'cosine' (decay to 0 after warmup) or 'constant'
-
-_OPTIMIZERS = dict(adamw=dict(lr=1e-3, weight_decay=1e-2), sgd=dict(lr=0.06, weight_decay=5e-4),
-                   lars=dict(lr=0.3, weight_decay=1e-6))
-
-# %% ../nbs/30_train.ipynb #75a56b4b
-SMALL_IMAGE_PRESET = dict(
-    max_size=64,
-    batch_size=64,
-    model_args=dict(small_input=2),
-    method_args=dict(temp=0.1, hidden_size=512),
-    transform_args=dict(random_resize=dict(min_scale=0.2), gaussian_blur=dict(prob=0.0),
-                        random_flip=dict(horizontal_prob=0.0)),
-    optim_args=dict(optimizer='adamw', lr=2e-3, weight_decay=1e-4, warmup_epochs=1))
-
-# %% ../nbs/30_train.ipynb #0245402e
-class ConfigError(ValueError):
-    "A setting that stops `pretrain` before training; the message says what to do"
-
-# %% ../nbs/30_train.ipynb #4392048e
-def merge_args(defaults:dict, # the valid keys and their defaults
-               overrides:dict|None, # the user's values, possibly nested
-               name:str='args', # name of the group, for error messages
-               optional:dict|None=None): # templates for keys whose default is None but which take a dict
-    "`defaults` with `overrides` applied (nested dicts merged); an unknown key is a `ConfigError` listing the valid ones"
-    out, optional = copy.deepcopy(defaults), optional or {}
-    if overrides is not None and not isinstance(overrides, dict):
-        raise ConfigError(f"{name} must be a dict, not {type(overrides).__name__}: e.g. {name}={{'{next(iter(defaults))}': ...}}.")
-    for k, v in (overrides or {}).items():
-        if k not in out: raise ConfigError(f"Unknown key '{name}.{k}'. Valid keys: {', '.join(out)}.")
-        base = out[k] if isinstance(out[k], dict) else optional.get(k)
-        out[k] = merge_args(base, v, f'{name}.{k}') if isinstance(base, dict) and isinstance(v, dict) else copy.deepcopy(v)
-    return out
-
-# %% ../nbs/30_train.ipynb #d0899e34
-def norm_stats(normalize:dict|None, n_in:int):
-    "`(mean, std)` lists with `n_in` channels from `transform_args['normalize']` (None stays None)"
-    if normalize is None: return None
-    mean, std = list(normalize['mean']), list(normalize['std'])
-    if len(mean) != len(std): raise ConfigError(f"transform_args.normalize: mean and std need the same length, got {len(mean)} and {len(std)}.")
-    if n_in == 1 and len(mean) == 3: mean, std = [sum(mean) / 3], [sum(std) / 3]
-    if len(mean) != n_in: raise ConfigError(f"transform_args.normalize has {len(mean)} channels but the model takes n_in={n_in}: give {n_in} values.")
-    return mean, std
-
-def aug_kwargs(t:dict, # resolved `transform_args`
-               size:int, # image size of the views
-               n_in:int=3): # channels of the images
-    "Keyword arguments of `get_simclr_aug_pipelines` for LightlyTrain-style `transform_args`"
-    cj, gb, flip, rr, rot, sol = (t[k] for k in ('color_jitter', 'gaussian_blur', 'random_flip', 'random_resize', 'random_rotation', 'solarize'))
-    kw = dict(size=size, resize_scale=(rr['min_scale'], rr['max_scale']),
-              flip=flip['horizontal_prob'] > 0 or flip['vertical_prob'] > 0, flip_p=flip['horizontal_prob'], vflip_p=flip['vertical_prob'],
-              jitter=cj['prob'] > 0 and cj['strength'] > 0, jitter_p=cj['prob'],
-              jitter_s=tuple(cj[k] * cj['strength'] for k in ('brightness', 'contrast', 'saturation', 'hue')),
-              bw=n_in == 3 and t['random_gray_scale'] > 0, bw_p=t['random_gray_scale'],
-              blur=gb['prob'] > 0, blur_p=gb['prob'], blur_s=tuple(gb['sigmas']), blur_r=gb['blur_limit'] // 2,  # 0: 4 sigma
-              rotate=bool(rot), solarize=bool(sol), stats=norm_stats(t['normalize'], n_in))
-    if rot: kw.update(rotate_deg=rot['degrees'], rotate_p=rot['prob'])
-    if sol: kw.update(solarize_p=sol['prob'], solarize_t=sol['threshold'])
-    return kw
-
-# %% ../nbs/30_train.ipynb #bb8f12a4
-def _to_mode(im, n_in):
-    if im.mode.startswith('I') or im.mode == 'F':   # 16/32-bit gray
-        a = np.asarray(im, dtype=np.float32)
-        top = 1. if im.mode == 'F' and a.max() <= 1 else 65535. if a.max() > 255 else 255.
-        im = Image.fromarray((a / top * 255).clip(0, 255).round().astype(np.uint8))
-    if im.mode in ('RGBA', 'LA', 'PA') or (im.mode == 'P' and 'transparency' in im.info):
-        im = Image.alpha_composite(Image.new('RGBA', im.size, (255,) * 4), im.convert('RGBA'))
-    return im.convert('L' if n_in == 1 else 'RGB')
-
-def load_image(fn, # an image file
-               size:int, # side of the square result
-               n_in:int=3): # channels: 1 (gray) or 3 (RGB)
-    "Decode `fn` as a uint8 tensor `(n_in, size, size)`: shorter side resized to `size`, then center-cropped"
-    if n_in not in (1, 3): raise ValueError(f"Image files decode to 1 or 3 channels, not {n_in}.")
-    with Image.open(fn) as im:
-        im.draft('L' if n_in == 1 else 'RGB', (size, size))  # JPEG: decode at the smallest scale that is >= size
-        im = ImageOps.fit(_to_mode(im, n_in), (size, size), Image.BICUBIC)
-    x = torch.from_numpy(np.array(im, dtype=np.uint8))
-    return x[None] if n_in == 1 else x.permute(2, 0, 1).contiguous()
-
-# %% ../nbs/30_train.ipynb #8e07a460
-class ImageFiles:
-    "Items `(uint8 image (n_in, size, size), i)` of `files`; `(None, i)` when file `i` cannot be read"
-    def __init__(self, files, size:int, n_in:int=3): store_attr()
-    def __len__(self): return len(self.files)
-    def __getitem__(self, i):
-        try: return load_image(self.files[i], self.size, self.n_in), i
-        except Exception: return None, i
-
-class ImageDL(DataLoader):
-    "A fastai `DataLoader` of `ImageFiles` whose batches are `(images uint8 (B, n_in, size, size), indices of unreadable files)`"
-    def do_batch(self, b):
-        ds = self.dataset
-        ims, bad = [x for x, _ in b if x is not None], [i for x, i in b if x is None]
-        x = torch.stack(ims) if ims else torch.zeros(0, ds.n_in, ds.size, ds.size, dtype=torch.uint8)
-        return x, torch.tensor(bad, dtype=torch.long)
-
-def _to_float(b): return (b[0].float().div_(255), *b[1:])
-
-def image_dls(files, # image files
-              size:int, # side of the decoded images
-              n_in:int=3, # channels
-              bs:int=256, # batch size (per process)
-              num_workers:int=0, # DataLoader worker processes that decode the images
-              device=None): # where batches go (and are made float)
-    "`DataLoaders` for pretraining: shuffled full batches of `files`, and an empty validation set"
-    kw = dict(bs=bs, num_workers=num_workers, after_batch=_to_float, pin_memory=torch.device(device or 'cpu').type == 'cuda')
-    return DataLoaders(ImageDL(ImageFiles(files, size, n_in), shuffle=True, drop_last=True, **kw),
-                       ImageDL(ImageFiles([], size, n_in), **kw), device=device)
-
-# %% ../nbs/30_train.ipynb #bc00fa99
-def _why_unreadable(fn):
-    try:
-        with Image.open(fn) as im: im.load()
-        return 'decoding failed'
-    except Exception as e: return f'{type(e).__name__}: {e}'
-
-class SkipUnreadable(Callback):
-    "Drop the indices of unreadable files from `ImageDL` batches; warn once per file, naming it; count them"
-    order = SimCLR.order - 1
-    def __init__(self, files, log=None): store_attr(); self.skipped = set()
-    def before_batch(self):
-        if len(self.yb) != 1: return
-        bad, self.learn.yb = self.yb[0], ()
-        for i in bad.tolist():
-            if i in self.skipped: continue
-            self.skipped.add(i)
-            msg = f"Skipped unreadable image {self.files[i]} ({_why_unreadable(self.files[i])}); training goes on without it."
-            if self.log: self.log.warning(msg)
-            else: warnings.warn(msg)
+__all__ = ['SMALL_IMAGE_PRESET', 'TrainOnly', 'export', 'run_logger', 'build_encoder', 'method_learner', 'init_weights',
+           'init_heads', 'pretrain']
 
 # %% ../nbs/30_train.ipynb #fb24ec44
 class TrainOnly(Callback):
@@ -201,144 +31,14 @@ class TrainOnly(Callback):
     order = TrainEvalCallback.order - 1
     def before_validate(self): raise CancelValidException()
 
-# %% ../nbs/30_train.ipynb #f54c0a00
-def lr_schedule(lr:float, epochs:int, warmup_epochs:float=0, schedule:str='cosine'):
-    "A function of `pct_train` (0 to 1) for fastai's `ParamScheduler`: linear warmup, then cosine to 0 or constant"
-    if schedule not in ('cosine', 'constant'): raise ConfigError(f"optim_args.schedule must be 'cosine' or 'constant', not {schedule!r}.")
-    warm = min(warmup_epochs / epochs, 0.5) if warmup_epochs else 0
-    after = SchedCos(lr, 0.) if schedule == 'cosine' else SchedNo(lr, lr)
-    return combine_scheds([warm, 1 - warm], [SchedLin(lr / 100, lr), after]) if warm else after
-
-def opt_func(optimizer:str='adamw', momentum:float=0.9):
-    "A fastai optimizer function: AdamW (decoupled weight decay), SGD or LARS (with L2 weight decay, as in SimCLR)"
-    if optimizer == 'adamw': return partial(Adam, mom=momentum, sqr_mom=0.999, eps=1e-8, decouple_wd=True)
-    if optimizer == 'sgd': return partial(SGD, mom=momentum, decouple_wd=False)
-    if optimizer == 'lars': return partial(Larc, mom=momentum, clip=False, decouple_wd=False)
-    raise ConfigError(f"Unknown optim_args.optimizer {optimizer!r}: choose one of {', '.join(_OPTIMIZERS)}.")
-
-# %% ../nbs/30_train.ipynb #f52d66c1
-_GRAY = ('1', 'L', 'LA', 'I', 'F') # and I;16*
-
-def _probe(files, n:int=32):
-    "`(largest side, all gray)` of up to `n` readable files spread over `files` (headers only)"
-    sides, gray = [], True
-    for f in files[::max(1, len(files) // n)][:n]:
-        try:
-            with Image.open(f) as im: sides.append(max(im.size)); gray &= im.mode in _GRAY or im.mode.startswith('I;16')
-        except Exception: continue
-    return (max(sides) if sides else None), gray
-
-def find_images(data) -> list:
-    "The image files of `data` (a folder, searched recursively, or a list of files); None: the demo digits"
-    if data is None: data = mnist_demo_path()/'train'
-    if isinstance(data, (list, tuple)):
-        if not data: raise ConfigError("data is an empty list: pass a folder of images or a list of image files.")
-        return [Path(o) for o in data]
-    p = Path(data).expanduser()
-    if not p.exists(): raise ConfigError(f"data path '{data}' does not exist: pass an existing folder of images or a list of image files.")
-    if p.is_file(): return [p]
-    files = image_files(p)
-    if not files: raise ConfigError(f"No images in '{data}' (searched recursively for {', '.join(IMAGE_EXTENSIONS)}): pass a folder that holds image files.")
-    return files
-
-def _data_name(data):
-    if data is None: return str(mnist_demo_path()/'train')
-    if isinstance(data, (list, tuple)):
-        import hashlib
-        return f"<list of {len(data)} files, sha1 {hashlib.sha1(chr(10).join(map(str, data)).encode()).hexdigest()[:12]}>"
-    return str(Path(data).expanduser().resolve())
-
-def resolve_config(files, data=None, model='resnet18', method='simclr', epochs=100, batch_size=None, size=None, lr=None,
-                   method_args=None, transform_args=None, optim_args=None, model_args=None, precision=None, seed=0,
-                   init_from=None) -> dict:
-    "The complete, JSON-able configuration of a run (see `pretrain` for the arguments)"
-    if method != 'simclr': raise ConfigError(f"Unknown method {method!r}: choose one of simclr.")
-    if not isinstance(model, str): raise ConfigError(f"model must be a name (e.g. 'resnet18', 'timm/resnet50', 'torchvision/resnet18'), not {type(model).__name__}.")
-    if not isinstance(epochs, int) or epochs < 1: raise ConfigError(f"epochs must be a positive integer, not {epochs!r}.")
-    if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 2):
-        raise ConfigError(f"batch_size must be at least 2 (got {batch_size!r}): SimCLR contrasts each image with the others of its batch.")
-    prec = {None: '32-true', '32': '32-true', 32: '32-true', '32-true': '32-true', '16-mixed': '16-mixed', 'bf16-mixed': 'bf16-mixed'}
-    if precision not in prec: raise ConfigError(f"precision must be one of None, '32-true', '16-mixed', 'bf16-mixed', not {precision!r}.")
-    if prec[precision] != '32-true' and not torch.cuda.is_available():
-        raise ConfigError(f"precision={precision!r} needs a CUDA GPU: use precision=None (32-bit) on the CPU.")
-    t_size = (transform_args or {}).get('image_size') if isinstance(transform_args, dict) else None
-    if t_size is not None:
-        t_size = t_size[0] if isinstance(t_size, (list, tuple)) and len(set(t_size)) == 1 else t_size
-        if not isinstance(t_size, int): raise ConfigError(f"transform_args.image_size must be one int or a square [n, n], not {t_size!r}.")
-        if size is not None and size != t_size: raise ConfigError(f"size={size} and transform_args.image_size={t_size} disagree: give one of them.")
-        size = t_size
-    native, gray = _probe(files)
-    if size is None: size = native if native and native <= SMALL_IMAGE_PRESET['max_size'] else 224
-    if not isinstance(size, int) or size < 8: raise ConfigError(f"size must be an int of at least 8 pixels, not {size!r}.")
-    small = size <= SMALL_IMAGE_PRESET['max_size']
-    preset = SMALL_IMAGE_PRESET if small else {}
-    if batch_size is None: batch_size = preset.get('batch_size', 256)
-    if batch_size > len(files):
-        raise ConfigError(f"batch_size {batch_size} is larger than the number of images ({len(files)}): lower batch_size or add images.")
-    margs = merge_args(dict(n_in=None, pool_type='catavgmax', small_input=False, pretrained=False, checkpoint=False),
-                       preset.get('model_args'), 'model_args')
-    if model_args is not None and not isinstance(model_args, dict): raise ConfigError(f"model_args must be a dict, not {type(model_args).__name__}.")
-    margs.update(model_args or {})  # other keys go to the model's constructor (timm kwargs)
-    if margs['n_in'] is None: margs['n_in'] = 1 if gray else 3
-    if margs['n_in'] not in (1, 3): raise ConfigError(f"model_args.n_in must be 1 or 3 for image files, not {margs['n_in']!r}.")
-    t = merge_args(merge_args(TRANSFORM_ARGS, preset.get('transform_args'), 'transform_args', _TRANSFORM_OPTIONAL),
-                   transform_args, 'transform_args', _TRANSFORM_OPTIONAL)
-    t['image_size'] = [size, size]
-    o = merge_args(merge_args(OPTIM_ARGS, preset.get('optim_args'), 'optim_args'), optim_args, 'optim_args')
-    if lr is not None:
-        if (optim_args or {}).get('lr') not in (None, lr): raise ConfigError(f"lr={lr} and optim_args.lr={optim_args['lr']} disagree: give one of them.")
-        o['lr'] = lr
-    opt_func(o['optimizer'])  # checks the name
-    scale = 1. if o['optimizer'] == 'adamw' else batch_size / 256
-    if o['lr'] is None: o['lr'] = _OPTIMIZERS[o['optimizer']]['lr'] * scale
-    if o['weight_decay'] is None: o['weight_decay'] = _OPTIMIZERS[o['optimizer']]['weight_decay']
-    m = merge_args(merge_args(METHOD_ARGS, preset.get('method_args'), 'method_args'), method_args, 'method_args')
-    if m['similarity'] not in ('cosine', 'dot'): raise ConfigError(f"method_args.similarity must be 'cosine' or 'dot', not {m['similarity']!r}.")
-    cfg = dict(data=_data_name(data), model=model, method=method, epochs=epochs, batch_size=batch_size, size=size,
-               precision=prec[precision], seed=seed, init_from=str(Path(init_from).resolve()) if init_from else None,
-               preset='small_images' if small else 'default', model_args=margs, method_args=m, transform_args=t,
-               optim_args=o)
-    aug_kwargs(t, size, margs['n_in'])  # checks the normalization
-    try: return json.loads(json.dumps(cfg))
-    except TypeError as e: raise ConfigError(f"Settings must be JSON values (numbers, strings, lists, dicts): {e}.") from None
-
-# %% ../nbs/30_train.ipynb #ee4d74cd
-_NOT_COMPARED = ('epochs',)
-
-def _diff(old:dict, new:dict, prefix=''):
-    "Dotted keys whose values differ between two configurations"
-    out = []
-    for k in sorted(set(old) | set(new)):
-        if not prefix and k in _NOT_COMPARED: continue
-        a, b = old.get(k), new.get(k)
-        if isinstance(a, dict) and isinstance(b, dict): out += _diff(a, b, f'{prefix}{k}.')
-        elif a != b: out.append(f'{prefix}{k} ({a!r} -> {b!r})')
-    return out
-
-def check_out(out:Path, cfg:dict, resume:bool=True, overwrite:bool=False):
-    "The checkpoint to resume from (None: start anew), or a `ConfigError` when `out` holds a different run"
-    cfg_file, ckpt = out/'config.json', out/'checkpoints'/'last.pth'
-    if not cfg_file.exists() or overwrite: return None
-    try: old = json.loads(cfg_file.read_text())
-    except ValueError: raise ConfigError(f"'{out}/config.json' is not valid JSON: fix it, pass another `out`, or overwrite=True.") from None
-    diff = _diff({k: v for k, v in old.items() if k != 'info'}, cfg)
-    if diff: raise ConfigError(f"'{out}' holds a different run (config.json differs in {'; '.join(diff)}): "
-                               "pass another `out`, or overwrite=True to start a new run there.")
-    if not ckpt.exists(): return None
-    if not resume: raise ConfigError(f"'{out}' holds this run already: pass resume=True to continue it, or overwrite=True to start again.")
-    try: return load_checkpoint(ckpt)
-    except Exception as e:
-        raise ConfigError(f"'{ckpt}' cannot be loaded ({type(e).__name__}: {e}): pass overwrite=True to start again.") from None
-
 # %% ../nbs/30_train.ipynb #7ac54de5
 def export(checkpoint, # a `last.pth`, a run folder, or a state_dict file
            out=None, # folder for `backbone.pth`/`.json`; default: the run's `exported_models/`
            model:str|None=None, # architecture, for checkpoints that do not record it
            model_args:dict|None=None): # `create_encoder` arguments for such checkpoints (n_in, small_input, ...)
     "Export the encoder of `checkpoint` as `backbone.pth` + `backbone.json`; returns the `.pth` path"
-    p = Path(checkpoint)
-    if p.is_dir(): p = p/'checkpoints'/'last.pth'
-    if not p.exists(): raise FileNotFoundError(f"No checkpoint at '{checkpoint}': pass a .pth file or a run folder.")
+    p = weights_file(checkpoint, ('last',))
+    if p is None: raise FileNotFoundError(f"No checkpoint at '{checkpoint}': pass a .pth file or a run folder.")
     sd = load_checkpoint(p)
     meta = checkpoint_meta(sd)
     ecfg, info = meta.get('encoder'), meta.get('export_info', {})
@@ -377,19 +77,14 @@ def run_logger(out:Path|None, main:bool=True):
         for h in hs: log.removeHandler(h); pyw.removeHandler(h); h.close()
 
 # %% ../nbs/30_train.ipynb #89c5f2b0
+SMALL_IMAGE_PRESET = SIMCLR_SMALL_PRESET  # SimCLR's (the default method's) small-image preset, importable from here as before
+
 def _dist_env():
     "`(world_size, rank, local_rank)` of a process started by torchrun/accelerate, else `(1, 0, 0)`"
     e = os.environ
     return int(e.get('WORLD_SIZE', 1)), int(e.get('RANK', 0)), int(e.get('LOCAL_RANK', 0))
 
-def _device(local_rank=0):
-    if not torch.cuda.is_available(): return torch.device('cpu')
-    torch.cuda.set_device(local_rank)
-    return torch.device('cuda', local_rank)
-
-def _default_workers(): return min(8, max(1, (os.cpu_count() or 2) - 1))
-
-def _loss_set_by_callback(*args): raise RuntimeError("The SimCLR callback sets the loss: it is missing from this Learner.")
+def _loss_set_by_callback(*args): raise RuntimeError("The method's callback sets the loss: it is missing from this Learner.")
 
 def build_encoder(cfg:dict) -> Encoder:
     "The encoder of a resolved configuration; an unknown model name is a `ConfigError`"
@@ -399,19 +94,18 @@ def build_encoder(cfg:dict) -> Encoder:
         raise ConfigError(f"{str(e).splitlines()[0]} (model={cfg['model']!r}): pass a timm name (timm.list_models()), an xresnet name or torchvision/<name>.") from None
     except RuntimeError as e: raise ConfigError(str(e).splitlines()[0]) from None
 
-def simclr_learner(cfg:dict, # a resolved configuration
+def method_learner(cfg:dict, # a resolved configuration
                    files:list, # image files
                    encoder:Encoder|None=None, # default: `build_encoder(cfg)`
                    device=None, # default: the GPU when there is one
                    num_workers:int=0, # decoding processes
-                   world_size:int=1): # processes (DistributedSimCLR when > 1)
-    "A fastai `Learner` for SimCLR pretraining described by `cfg`"
-    m, o, n_in = cfg['method_args'], cfg['optim_args'], cfg['model_args']['n_in']
-    model = create_simclr_model(encoder or build_encoder(cfg), hidden_size=m['hidden_size'],
-                                projection_size=m['projection_size'], nlayers=m['nlayers'])
-    dls = image_dls(files, cfg['size'], n_in, bs=max(1, cfg['batch_size'] // world_size), num_workers=num_workers, device=device)
-    augs = get_simclr_aug_pipelines(**aug_kwargs(cfg['transform_args'], cfg['size'], n_in))
-    cb = (DistributedSimCLR if world_size > 1 else SimCLR)(augs, temp=m['temp'], similarity=m['similarity'])
+                   world_size:int=1): # processes (the method gathers across them when > 1)
+    "A fastai `Learner` that pretrains with the method of `cfg` (from the registry), its model, views and optimizer"
+    spec, m, o = get_method(cfg['method']), cfg['method_args'], cfg['optim_args']
+    model = spec.create_model(encoder or build_encoder(cfg), **spec.model_kwargs(m))
+    dls = image_dls(files, cfg['size'], cfg['model_args']['n_in'], bs=max(1, cfg['batch_size'] // world_size),
+                    num_workers=num_workers, device=device)
+    cb = spec.callback(method_aug_pipelines(cfg), gather=world_size > 1, **spec.callback_kwargs(m))
     learn = Learner(dls, model, loss_func=_loss_set_by_callback, opt_func=opt_func(o['optimizer'], o['momentum']), lr=o['lr'],
                     wd=o['weight_decay'], cbs=[cb, TrainOnly()])
     learn.recorder.valid_metrics = False  # no validation set: all images train
@@ -420,46 +114,42 @@ def simclr_learner(cfg:dict, # a resolved configuration
     return learn
 
 # %% ../nbs/30_train.ipynb #17276b8e
-def init_weights(encoder:Encoder, init_from) -> tuple:
-    "Load the backbone weights of `init_from` (exported backbone, checkpoint or run folder) into `encoder`; `(path, projector state or None)`"
-    p = Path(init_from).expanduser()
-    if p.is_dir(): p = p/'exported_models'/'backbone.pth' if (p/'exported_models'/'backbone.pth').exists() else p/'checkpoints'/'last.pth'
-    if not p.exists(): raise ConfigError(f"init_from '{init_from}' does not exist: pass an exported backbone.pth, a last.pth or a run folder.")
+def init_weights(encoder:Encoder, # the new run's encoder
+                 init_from, # exported backbone, checkpoint or run folder
+                 method:str): # the new run's method: heads are taken from checkpoints of the same method only
+    "Load the backbone weights of `init_from` into `encoder`; `(path, the source's head weights or None)`"
+    p = weights_file(init_from)
+    if p is None: raise ConfigError(f"init_from '{init_from}' does not exist: pass an exported backbone.pth, a last.pth or a run folder.")
     sd = load_checkpoint(p)
     try: load_body(encoder.body, sd)
     except RuntimeError as e:
         raise ConfigError(f"init_from '{p}' does not fit model {encoder.config['arch']!r}: {str(e).splitlines()[0]}") from None
-    proj = {k[len('projector.'):]: v for k, v in sd['model'].items() if k.startswith('projector.')} if isinstance(sd.get('model'), dict) else {}
-    return p, proj or None
+    same = checkpoint_meta(sd).get('config', {}).get('method', 'simclr') == method
+    heads = {k: v for k, v in sd['model'].items() if not k.startswith(('encoder.', 'target_'))} if same and isinstance(sd.get('model'), dict) else {}
+    return p, heads or None
 
-def _init_projector(learn, proj, log):
-    if proj is None: return
-    try: learn.model.projector.load_state_dict(proj); log.info("The projector starts from init_from's too")
-    except RuntimeError: log.info("init_from: the projector's shape differs; it starts from random weights")
-
-def _launch(kwargs:dict, devices:int, log_out:Path):
-    "Run `pretrain(**kwargs)` in `devices` processes under torchrun"
-    with tempfile.TemporaryDirectory() as d:
-        f = Path(d)/'pretrain.json'
-        f.write_text(json.dumps(kwargs))
-        cmd = [sys.executable, '-m', 'torch.distributed.run', '--standalone', f'--nproc_per_node={devices}',
-               '-m', 'self_supervised.cli', 'pretrain', f'--kwargs-json={f}']
-        env = dict(os.environ)
-        if not torch.cuda.is_available(): env.setdefault('OMP_NUM_THREADS', str(max(1, (os.cpu_count() or 1) // devices)))
-        r = subprocess.run(cmd, env=env)
-    if r.returncode: raise RuntimeError(f"Distributed pretraining failed (exit code {r.returncode}): see the output above and '{log_out}/train.log'.")
+def init_heads(model:nn.Module, heads:dict|None, log=None):
+    "Load the `heads` weights whose names and shapes fit `model`, then start its target networks from the online ones"
+    own = model.state_dict()
+    fit = {k: v for k, v in (heads or {}).items() if k in own and own[k].shape == v.shape}
+    model.load_state_dict(fit, strict=False)
+    if log is not None and heads:
+        names = sorted({k.split('.')[0] for k in fit})
+        log.info(f"init_from: the {', '.join(names)} start{'s' * (len(names) == 1)} from its weights too" if names else
+                 "init_from: its heads do not fit this model; they start from random weights")
+    if isinstance(model, MomentumModel): model.init_targets()
 
 # %% ../nbs/30_train.ipynb #1bae342d
 def pretrain(out, # folder of the run: config, logs, checkpoints, exported backbone
              data=None, # folder of images (searched recursively) or list of image files; None: the demo digits
              model:str='resnet18', # timm name (`resnet50`, `timm/resnet50`), xresnet name, or `torchvision/resnet18`
-             method:str='simclr', # self-supervised method
+             method:str='simclr', # self-supervised method: a registered name (`self_supervised.config.list_methods()`)
              epochs:int=100, # epochs to train in all (a resumed run continues to this)
              batch_size:int|None=None, # global batch size (split over `devices`); None: 256, or the small-image preset's
              size:int|None=None, # image side; None: the images' own when <= 64 px (small-image preset), else 224
              lr:float|None=None, # peak learning rate (same as `optim_args.lr`); None: the optimizer's default
-             method_args:dict|None=None, # overrides of `METHOD_ARGS` (temp, hidden_size, projection_size, nlayers, similarity)
-             transform_args:dict|None=None, # overrides of `TRANSFORM_ARGS` (LightlyTrain's keys, nested)
+             method_args:dict|None=None, # overrides of the method's `<METHOD>_ARGS` (SimCLR: temp, hidden_size, projection_size, nlayers, similarity)
+             transform_args:dict|None=None, # overrides of `TRANSFORM_ARGS` (LightlyTrain's keys, nested; `views.<i>.<key>`: one view)
              optim_args:dict|None=None, # overrides of `OPTIM_ARGS` (optimizer, lr, weight_decay, momentum, warmup_epochs, schedule)
              model_args:dict|None=None, # `create_encoder` arguments (n_in, pool_type, small_input, pretrained, checkpoint, timm kwargs)
              devices:int|None=None, # processes/GPUs; > 1 relaunches under torchrun; None: 1 (or torchrun's)
@@ -471,7 +161,7 @@ def pretrain(out, # folder of the run: config, logs, checkpoints, exported backb
              num_workers:int|None=None, # processes decoding images; None: CPUs - 1 (at most 8)
              progress:bool|None=None, # progress bars; None: when stdout is a terminal
              cbs:list|None=None): # more fastai callbacks for the fit (e.g. a `KNNMonitor`); not part of the configuration
-    "Pretrain `model` with SimCLR on the images of `data`; returns the path of the exported backbone in `out`"
+    "Pretrain `model` with `method` on the images of `data`; returns the path of the exported backbone in `out`"
     out = Path(out).expanduser()
     ws, rk, local = _dist_env()
     if devices is not None and (not isinstance(devices, int) or devices < 1): raise ConfigError(f"devices must be a positive integer, not {devices!r}.")
@@ -483,7 +173,7 @@ def pretrain(out, # folder of the run: config, logs, checkpoints, exported backb
     set_seed(seed + rk)  # the encoder's initial weights
     encoder = build_encoder(cfg)
     state = check_out(out, cfg, resume, overwrite)
-    init = init_weights(encoder, init_from) if init_from and not state else None
+    init = init_weights(encoder, init_from, method) if init_from and not state else None
     if (devices or 1) > 1 and ws == 1:
         kw = dict(out=str(out), data=[str(f) for f in data] if isinstance(data, (list, tuple)) else (str(data) if data else None),
                   model=model, method=method, epochs=epochs, batch_size=batch_size, size=size, lr=lr, method_args=method_args,
@@ -494,7 +184,7 @@ def pretrain(out, # folder of the run: config, logs, checkpoints, exported backb
         return out/'exported_models'/'backbone.pth'
     main = rk == 0
     if main: (out/'checkpoints').mkdir(parents=True, exist_ok=True)
-    num_workers = _default_workers() if num_workers is None else num_workers
+    num_workers = default_workers() if num_workers is None else num_workers
     progress = sys.stdout.isatty() if progress is None else progress
     info = dict(version=__version__, images=len(files), world_size=ws, num_workers=num_workers)
     if main: write_text_atomic(out/'config.json', json.dumps(dict(cfg, info=info), indent=2) + '\n')
@@ -508,21 +198,21 @@ def pretrain(out, # folder of the run: config, logs, checkpoints, exported backb
                 log.info(f"The run in {out} is complete: {start}/{epochs} epochs trained. Raise `epochs` to train longer.")
                 export(out/'checkpoints'/'last.pth')
             return out/'exported_models'/'backbone.pth'
-        learn = simclr_learner(cfg, files, encoder, _device(local), num_workers, ws)
+        learn = method_learner(cfg, files, encoder, default_device(local), num_workers, ws)
         if not progress: learn.remove_cb(ProgressCallback)
         meta = dict(config=cfg, encoder=encoder.config, export_info=export_info)
         if state:
             learn.model.load_state_dict(state['model'])
-            learn.model.to(learn.dls.device); learn.create_opt(); _load_opt_state(learn.opt, state['opt'], learn.dls.device)
+            learn.model.to(learn.dls.device); learn.create_opt(); load_opt_state(learn.opt, state['opt'], learn.dls.device)
             if main: log.info(f"Resuming at epoch {start + 1}/{epochs} from {out/'checkpoints'/'last.pth'} ({start} epoch{'s' * (start > 1)} done)")
         elif init:
             log.info(f"Initialized the encoder from {init[0]}")
-            _init_projector(learn, init[1], log)
+            init_heads(learn.model, init[1], log)
         if main:
-            log.info(f"Training {model} ({encoder.num_features} features) with SimCLR on {len(files)} images of {cfg['size']} px, "
+            log.info(f"Training {model} ({encoder.num_features} features) with {method} on {len(files)} images of {cfg['size']} px, "
                      f"{ws} process(es), device {learn.dls.device}, batch {cfg['batch_size']}")
-            simclr = next(c for c in learn.cbs if isinstance(c, SimCLR))
-            for i, p in enumerate(simclr.aug_pipelines): log.info(f"view {i + 1}: {p}", extra=dict(console=False))
+            views = next(c for c in learn.cbs if isinstance(c, MultiViewMethod)).aug_pipelines
+            for i, p in enumerate(views): log.info(f"view {i + 1}: {p}", extra=dict(console=False))
         o = cfg['optim_args']
         skip = SkipUnreadable(files, log)
         elog = EpochLog(out/'metrics.csv' if main else None, log, state['metrics'] if state else None, table=progress)

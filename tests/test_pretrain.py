@@ -4,7 +4,7 @@ Runs are tiny (128 real digits at 16 px, timm's `test_resnet`, batches of 32) so
 """
 import csv, json, os, signal, subprocess, sys, time
 from pathlib import Path
-import pytest, torch
+import pytest, timm, torch
 from PIL import Image
 from self_supervised import pretrain
 from self_supervised.data import mnist_arrays, mnist_split
@@ -117,10 +117,12 @@ def test_gray_rgba_palette_and_small_images(tmp_path):
 
 # --- kill and resume ---
 
-def test_sigkill_during_training_resumes_exactly(tmp_path, digits):
-    ref, run = tmp_path/'ref', tmp_path/'run'
-    _main(ref, digits, 3)                                         # uninterrupted
-    p = subprocess.Popen(_cli(run, digits, 3), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+@pytest.mark.parametrize('method', ['simclr', 'byol'])
+def test_sigkill_during_training_resumes_exactly(tmp_path, digits, method):
+    "Weights (BYOL's target networks included), optimizer state, metrics and export equal an uninterrupted run's"
+    ref, run, m = tmp_path/'ref', tmp_path/'run', f'method={method}'
+    _main(ref, digits, 3, m)                                      # uninterrupted
+    p = subprocess.Popen(_cli(run, digits, 3, m), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     ckpt, t0 = run/'checkpoints'/'last.pth', time.time()
     try:
         while _epoch(ckpt) is None:
@@ -131,17 +133,22 @@ def test_sigkill_during_training_resumes_exactly(tmp_path, digits):
     finally: p.wait()
     k = _epoch(ckpt)
     assert k == 1, f'killed too late: checkpoint of epoch {k}'
-    _main(run, digits, 3)                                         # the same command again
+    _main(run, digits, 3, m)                                      # the same command again
     log = (run/'train.log').read_text()
     assert 'Resuming at epoch 2/3' in log and 'Resuming at epoch 1/' not in log
     a, b = load_checkpoint(ref/'checkpoints'/'last.pth'), load_checkpoint(ckpt)
     assert a['epoch'] == b['epoch'] == 3
+    assert (method == 'byol') == any(n.startswith('target_encoder.') for n in a['model'])
     for n, w in a['model'].items(): torch.testing.assert_close(b['model'][n].float(), w.float(), rtol=0, atol=1e-4, msg=n)
+    for sa, sb in zip(a['opt']['state'], b['opt']['state']):
+        for k, v in sa.items():
+            if isinstance(v, torch.Tensor): torch.testing.assert_close(sb[k].float(), v.float(), rtol=0, atol=1e-4, msg=k)
     ra, rb = _metrics(ref), _metrics(run)
     assert [r['epoch'] for r in rb] == ['1', '2', '3']
     for x, y in zip(ra, rb): assert abs(float(x['train_loss']) - float(y['train_loss'])) < 1e-4
     ea, eb = (load_checkpoint(o/'exported_models'/'backbone.pth') for o in (ref, run))
     for n, w in ea.items(): torch.testing.assert_close(eb[n].float(), w.float(), rtol=0, atol=1e-4, msg=n)
+    timm.create_model('test_resnet', num_classes=0, in_chans=1).load_state_dict(eb)   # a timm-loadable backbone
 
 def test_sigkill_during_checkpoint_write_keeps_previous(tmp_path, digits):
     run = tmp_path/'run'

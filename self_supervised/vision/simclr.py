@@ -7,22 +7,21 @@ from __future__ import annotations
 import warnings
 import torch, torch.nn as nn
 from fastcore.basics import store_attr
-from fastai.callback.core import Callback, CancelBatchException
-from fastai.callback.fp16 import MixedPrecision
 from ..layers import create_mlp_module
 from ..losses import InfoNCE
-from ..augmentations import assert_aug_pipelines, show_augs, get_simclr_aug_pipelines
-from ..distributed import gather_with_grad, world_size
+from ..augmentations import get_simclr_aug_pipelines
+from .core import MultiViewMethod, forward_views
+from ..config import register_method
 
 # %% auto #0
-__all__ = ['SimCLRModel', 'create_simclr_model', 'SimCLR', 'DistributedSimCLR']
+__all__ = ['SIMCLR_ARGS', 'SIMCLR_SMALL_PRESET', 'SimCLRModel', 'create_simclr_model', 'SimCLR', 'DistributedSimCLR']
 
 # %% ../../nbs/10_vision.simclr.ipynb #41a3be6d
 class SimCLRModel(nn.Module):
     "Encoder followed by a projection MLP: images -> `(B, projection_size)` embeddings"
     def __init__(self, encoder:nn.Module, projector:nn.Module):
         super().__init__(); store_attr()
-    def forward(self, x): return self.projector(self.encoder(x))
+    def forward(self, x): return forward_views(lambda v: self.projector(self.encoder(v)), x)
 
 # %% ../../nbs/10_vision.simclr.ipynb #67b69b8e
 def create_simclr_model(encoder:nn.Module, # an encoder with `num_features`, e.g. from `create_encoder`
@@ -37,67 +36,55 @@ def create_simclr_model(encoder:nn.Module, # an encoder with `num_features`, e.g
     return SimCLRModel(encoder, create_mlp_module(nf, hidden_size, projection_size, bn, nlayers))
 
 # %% ../../nbs/10_vision.simclr.ipynb #1feb04c3
-class SimCLR(Callback):
+class SimCLR(MultiViewMethod):
     "SimCLR: two augmented views of each image, InfoNCE between their projections"
-    order = MixedPrecision.order - 1  # views are made before autocast starts
+    hint = "Lower the learning rate, raise `temp`, or with fp16 check the inputs' scale."
     def __init__(self,
                  aug_pipelines:list, # two augmentation pipelines, one per view
                  temp:float=0.07, # temperature of the InfoNCE loss
                  print_augs:bool=False, # print both pipelines before fit
-                 similarity:str='cosine'): # 'cosine' or 'dot'
-        assert_aug_pipelines(aug_pipelines, 2)
-        store_attr('aug_pipelines,temp,print_augs')
-        self.info_nce = InfoNCE(temp, similarity)
+                 similarity:str='cosine', # 'cosine' or 'dot'
+                 gather:bool=False): # negatives from every process (`DistributedSimCLR`)
+        super().__init__(aug_pipelines, gather=gather, print_augs=print_augs)
+        self.temp, self.info_nce = temp, InfoNCE(temp, similarity)
 
-    def before_fit(self):
-        bs, ws = getattr(self.dls.train, 'bs', None), world_size()
-        if bs is not None and bs * ws < 2:
-            raise ValueError(f"SimCLR needs a global batch size of at least 2 (got bs={bs} x {ws} process(es)): "
-                             "contrastive learning compares each image with the others of its batch; raise bs.")
-        self.old_loss_func, self.learn.loss_func = self.learn.loss_func, self.loss
-        if self.print_augs:
-            for i, p in enumerate(self.aug_pipelines): print(f'Pipeline {i + 1}: {p}')
-
-    def before_batch(self):
-        x = self.xb[0]
-        x = x.as_subclass(torch.Tensor) if isinstance(x, torch.Tensor) else x  # plain tensors: fastai's subclasses slow Kornia down
-        if len(x) * world_size() < 2:
-            warnings.warn(f"SimCLR skipped a batch of {len(x)} image (a lone trailing batch): InfoNCE needs 2 images or more.")
-            raise CancelBatchException()
-        self.images = x
-        v1, v2 = (p(x) for p in self.aug_pipelines)
+    def views_to_batch(self, views):
+        "`xb = cat([v1, v2])`, and `yb` the index of each view's positive"
+        v1, v2 = views
         if v1.shape != v2.shape:
             raise ValueError(f"The two augmentation pipelines made views of different shapes {tuple(v1.shape)} and "
                              f"{tuple(v2.shape)}: give both pipelines the same `size`.")
         n = len(v1)
-        self.learn.xb = (torch.cat([v1, v2]),)
-        self.learn.yb = ((torch.arange(2 * n, device=v1.device) + n) % (2 * n),)  # index of each view's positive
+        return (torch.cat([v1, v2]),), ((torch.arange(2 * n, device=v1.device) + n) % (2 * n),)
 
-    def loss(self, pred, *yb):
-        "InfoNCE of the projections `pred` (`yb`, the positives' indices, follows from the layout)"
-        loss = self.contrast(pred)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"SimCLR loss is {loss.item()} (epoch {self.epoch}, iteration {self.iter}): the model diverged "
-                                     "or the inputs hold NaN/inf. Lower the learning rate, raise `temp`, or with fp16 check the inputs' scale.")
-        return loss
-
-    def contrast(self, z): return self.info_nce(z)
-
-    def after_fit(self):
-        self.learn.loss_func = self.old_loss_func
-        self.__dict__.pop('images', None)
-
-    def show(self, n:int=5, x=None, **kwargs):
-        "Draw `n` pairs of views of `x` (default: the current batch, else one from the training set); returns the axes"
-        if x is None: x = getattr(self, 'images', None)
-        if x is None: x = self.dls.train.one_batch()[0]
-        return show_augs(self.aug_pipelines, x[:n], n=n, **kwargs)
-
-    def show_one(self, **kwargs): return self.show(n=1, **kwargs)
+    def compute_loss(self, z):
+        "InfoNCE of the projections `z` (`[z1; z2]`), against the projections of every process when `gather`"
+        z_all, offset = self.all_gather(z)
+        return self.info_nce(z, z_all=z_all, offset=offset)
 
 # %% ../../nbs/10_vision.simclr.ipynb #a99c357a
 class DistributedSimCLR(SimCLR):
-    "`SimCLR` whose InfoNCE uses the embeddings of every process as negatives, with exact gradients"
-    def contrast(self, z):
-        z_all, offset = gather_with_grad(z)
-        return self.info_nce(z, z_all=z_all, offset=offset)
+    "`SimCLR` whose InfoNCE uses the embeddings of every process as negatives, with exact gradients (`gather=True`)"
+    def __init__(self, aug_pipelines, temp=0.07, print_augs=False, similarity='cosine'):
+        super().__init__(aug_pipelines, temp, print_augs, similarity, gather=True)
+
+# %% ../../nbs/10_vision.simclr.ipynb #d080c2cf
+SIMCLR_ARGS = dict(temp=0.1, # temperature of the InfoNCE loss (paper: 0.1 with large batches)
+                   hidden_size=2048, # width of the projector's hidden layers (None: the encoder's `num_features`)
+                   projection_size=128, # size of the projections the loss sees (paper: 128)
+                   nlayers=2, # projector layers: 2 (SimCLR), 3 (SimCLR v2)
+                   similarity='cosine') # 'cosine' or 'dot'
+
+# %% ../../nbs/10_vision.simclr.ipynb #f4b3c958
+SIMCLR_SMALL_PRESET = dict(
+    batch_size=64,
+    model_args=dict(small_input=2),
+    method_args=dict(temp=0.1, hidden_size=512),
+    transform_args=dict(random_resize=dict(min_scale=0.2), gaussian_blur=dict(prob=0.0),
+                        random_flip=dict(horizontal_prob=0.0)),
+    optim_args=dict(optimizer='adamw', lr=2e-3, weight_decay=1e-4, warmup_epochs=1))
+
+def _check_simclr_args(m:dict):
+    if m['similarity'] not in ('cosine', 'dot'): raise ValueError(f"similarity must be 'cosine' or 'dot', not {m['similarity']!r}.")
+
+register_method('simclr', create_simclr_model, SimCLR, SIMCLR_ARGS, small_preset=SIMCLR_SMALL_PRESET, check=_check_simclr_args)

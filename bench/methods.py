@@ -1,0 +1,68 @@
+"""Every registered method for the same wall-clock budget on the demo digits, through `pretrain`, scored the same way.
+
+    python bench/methods.py [--budget 300] [--methods simclr,byol] [--seed 0] [--split test|tune]
+
+Each method trains a resnet18 with `pretrain(method=...)`, everything else at the library's defaults for 28 px images
+(each method's small-image preset), for `--budget` seconds of wall-clock: the schedule (warmup, then cosine; BYOL's
+momentum too) is stretched over the budget by `TimeBudget` (bench/quality.py). Its exported backbone embeds the 4000
+training and the 1000 held-out digits (`mnist_split`), and one scorer (bench/score.py) fits on the training features
+and scores the held-out ones: kNN (k=20, cosine, distance-weighted) and logistic regression on standardized features.
+The raw pixels are scored the same way, for reference. `--split tune` carves 3500/500 out of the training digits
+instead (for choosing defaults; never choose them on the held-out 1000).
+
+Writes bench/results/methods[_tune].json and .md (the table, the command, the machine).
+"""
+from __future__ import annotations
+import argparse, json, os, platform, sys, tempfile, time
+from pathlib import Path
+import torch
+sys.path.insert(0, str(Path(__file__).parent))
+from quality import digits, write_pngs, eval_inputs, batches, pretrain_for, RESULTS
+from score import score_features, KNN_K
+from self_supervised.config import list_methods
+from self_supervised.checkpoint import backbone_config
+from self_supervised.evaluation import embed
+
+def method_row(name:str, budget:float, files, train, valid, work:Path, seed:int=0) -> dict:
+    "Pretrain `name` for `budget` seconds on `files`; the scores of its backbone's features"
+    t = time.perf_counter()
+    enc, epochs = pretrain_for(budget, files, work/name, seed=seed, method=name)
+    secs = time.perf_counter() - t
+    inputs = eval_inputs(backbone_config(work/name))
+    tf, tl = embed(enc, batches(*train, **inputs))
+    vf, vl = embed(enc, batches(*valid, **inputs))
+    return dict(score_features(tf, tl, vf, vl, seed), epochs=round(epochs, 2), seconds=round(secs, 1), dim=tf.shape[1])
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p.add_argument('--budget', type=float, default=300, help='wall-clock seconds of pretraining per method')
+    p.add_argument('--methods', default=None, help='comma-separated names (default: every registered method)')
+    p.add_argument('--split', default='test', choices=['test', 'tune'])
+    p.add_argument('--seed', type=int, default=0)
+    a = p.parse_args(argv)
+    names = a.methods.split(',') if a.methods else list_methods()
+    train, valid = digits(a.split, a.seed)
+    work = Path(tempfile.mkdtemp(prefix='methods-'))
+    files = write_pngs(train[0], work/'images')
+    t0 = time.perf_counter()
+    rows = {'raw pixels': dict(score_features(train[0].flatten(1).float() / 255, train[1], valid[0].flatten(1).float() / 255, valid[1], a.seed), dim=784)}
+    for name in names:
+        rows[name] = method_row(name, a.budget, files, train, valid, work, a.seed)
+        print(name, rows[name], flush=True)
+    cmd = 'python bench/methods.py ' + ' '.join(sys.argv[1:] if argv is None else argv)
+    machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads"
+    res = dict(command=cmd.strip(), machine=machine, budget_s=a.budget, split=a.split, knn_k=KNN_K, rows=rows,
+               total_s=round(time.perf_counter() - t0, 1))
+    stem = RESULTS/('methods_tune' if a.split == 'tune' else 'methods')
+    stem.with_suffix('.json').write_text(json.dumps(res, indent=2) + '\n')
+    held = 'the 1000 held-out digits' if a.split == 'test' else 'a 500-digit validation split of the training digits'
+    md = [f"# Methods at equal wall-clock: {a.budget:.0f} s of `pretrain` each, resnet18, demo digits (28 px)", '',
+          f"kNN (k={KNN_K}, cosine, distance-weighted) and logistic regression on standardized features (scikit-learn), "
+          f"fit on the training features, top-1 % on {held}.", '',
+          '| method | kNN | linear | epochs in the budget | pretraining s |', '|---|---|---|---|---|']
+    for n, r in rows.items(): md.append(f"| {n} | {r['knn']:.1f} | {r['linear']:.1f} | {r.get('epochs', '-')} | {r.get('seconds', '-')} |")
+    md += ['', f"Command: `{res['command']}` ({res['total_s']:.0f} s in all). Machine: {machine}."]
+    stem.with_suffix('.md').write_text('\n'.join(md) + '\n')
+    print('\n'.join(md))
+
+if __name__ == '__main__': main()
