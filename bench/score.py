@@ -21,4 +21,5 @@ def score_features(train_feats, train_labels, test_feats, test_labels, seed:int=
     knn = KNeighborsClassifier(KNN_K, weights='distance', metric='cosine').fit(xt, yt)
     sc = StandardScaler().fit(xt)
     lin = LogisticRegression(C=1.0, max_iter=1000, random_state=seed).fit(sc.transform(xt), yt)
-    return dict(knn=round(100 * (knn.predict(xv) == yv).mean(), 2), linear=round(100 * (lin.predict(sc.transform(xv)) == yv).mean(), 2))
+    acc = lambda pred: round(float(100 * (pred == yv).mean()), 2)
+    return dict(knn=acc(knn.predict(xv)), linear=acc(lin.predict(sc.transform(xv))))

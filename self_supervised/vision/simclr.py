@@ -68,14 +68,14 @@ class DistributedSimCLR(SimCLR):
     def __init__(self, aug_pipelines, temp=0.07, print_augs=False, similarity='cosine'):
         super().__init__(aug_pipelines, temp, print_augs, similarity, gather=True)
 
-# %% ../../nbs/10_vision.simclr.ipynb #d080c2cf
+# %% ../../nbs/10_vision.simclr.ipynb #26e5a2db
 SIMCLR_ARGS = dict(temp=0.1, # temperature of the InfoNCE loss (paper: 0.1 with large batches)
                    hidden_size=2048, # width of the projector's hidden layers (None: the encoder's `num_features`)
                    projection_size=128, # size of the projections the loss sees (paper: 128)
                    nlayers=2, # projector layers: 2 (SimCLR), 3 (SimCLR v2)
                    similarity='cosine') # 'cosine' or 'dot'
 
-# %% ../../nbs/10_vision.simclr.ipynb #f4b3c958
+# %% ../../nbs/10_vision.simclr.ipynb #6a0b9f38
 SIMCLR_SMALL_PRESET = dict(
     batch_size=64,
     model_args=dict(small_input=2),
