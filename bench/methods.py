@@ -23,10 +23,10 @@ from self_supervised.config import list_methods
 from self_supervised.checkpoint import backbone_config
 from self_supervised.evaluation import embed
 
-def method_row(name:str, budget:float, files, train, valid, work:Path, seed:int=0) -> dict:
-    "Pretrain `name` for `budget` seconds on `files`; the scores of its backbone's features"
+def method_row(name:str, budget:float, files, train, valid, work:Path, seed:int=0, **kwargs) -> dict:
+    "Pretrain `name` for `budget` seconds on `files` (`kwargs`: more `pretrain` arguments); the scores of its backbone's features"
     t = time.perf_counter()
-    enc, epochs = pretrain_for(budget, files, work/name, seed=seed, method=name)
+    enc, epochs = pretrain_for(budget, files, work/name, seed=seed, method=name, **kwargs)
     secs = time.perf_counter() - t
     inputs = eval_inputs(backbone_config(work/name))
     tf, tl = embed(enc, batches(*train, **inputs))

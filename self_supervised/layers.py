@@ -208,7 +208,8 @@ def create_mlp_module(dim:int, # input features (the encoder's `num_features`)
                       hidden_size:int|None=2048, # width of hidden layers; None: same as `dim`
                       projection_size:int=128, # output size
                       bn:bool=True, # BatchNorm after each hidden Linear
-                      nlayers:int=2): # number of Linear layers (2: SimCLR, 3: SimCLR v2)
+                      nlayers:int=2, # number of Linear layers (2: SimCLR, 3: SimCLR v2)
+                      last_bias:bool=True): # a bias in the last Linear (Barlow Twins and VICReg have none)
     "MLP projection head: (Linear-BN-ReLU) x (nlayers-1), then Linear"
     if nlayers < 1: raise ValueError(f"nlayers must be >= 1, not {nlayers}")
     hidden_size = hidden_size or dim
@@ -216,7 +217,7 @@ def create_mlp_module(dim:int, # input features (the encoder's `num_features`)
     for _ in range(nlayers - 1):
         layers += [nn.Linear(d, hidden_size, bias=not bn)] + ([nn.BatchNorm1d(hidden_size)] if bn else []) + [nn.ReLU(inplace=True)]
         d = hidden_size
-    return nn.Sequential(*layers, nn.Linear(d, projection_size))
+    return nn.Sequential(*layers, nn.Linear(d, projection_size, bias=last_bias))
 
 # %% ../nbs/01_layers.ipynb #a0236b9b
 @delegates(create_head, but=['pool', 'concat_pool', 'nf', 'n_out'])

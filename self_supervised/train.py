@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib, json, logging, os, subprocess, sys, tempfile
 from pathlib import Path
 import torch, torch.nn as nn
-from fastai.torch_core import set_seed
+from fastai.torch_core import set_seed, trainable_params
 from fastai.learner import Learner
 from fastai.callback.core import Callback, TrainEvalCallback, CancelValidException
 from fastai.callback.schedule import ParamScheduler
@@ -107,7 +107,7 @@ def method_learner(cfg:dict, # a resolved configuration
                     num_workers=num_workers, device=device)
     cb = spec.callback(method_aug_pipelines(cfg), gather=world_size > 1, **spec.callback_kwargs(m))
     learn = Learner(dls, model, loss_func=_loss_set_by_callback, opt_func=opt_func(o['optimizer'], o['momentum']), lr=o['lr'],
-                    wd=o['weight_decay'], cbs=[cb, TrainOnly()])
+                    wd=o['weight_decay'], splitter=spec.splitter or trainable_params, cbs=[cb, TrainOnly()])
     learn.recorder.valid_metrics = False  # no validation set: all images train
     if cfg['precision'] == '16-mixed': learn.to_fp16()
     elif cfg['precision'] == 'bf16-mixed': learn.to_bf16()
@@ -191,8 +191,10 @@ def pretrain(out, # folder of the run: config, logs, checkpoints, exported backb
     export_info = dict(image_size=cfg['size'], normalize=cfg['transform_args']['normalize'], method=method)
     with run_logger(out, main) as log:
         start = state['epoch'] if state else 0
-        if main: log.info(('New run' if start == 0 else 'Run') + f" in {out}, configuration:\n" + json.dumps(cfg, indent=2),
-                          extra=dict(console=start == 0))
+        if main:
+            log.info(('New run' if start == 0 else 'Run') + f" in {out}, configuration:\n" + json.dumps(cfg, indent=2),
+                     extra=dict(console=start == 0))
+            for n in cfg['notes']: log.info(n, extra=dict(console=start == 0))
         if start >= epochs:
             if main:
                 log.info(f"The run in {out} is complete: {start}/{epochs} epochs trained. Raise `epochs` to train longer.")

@@ -117,12 +117,14 @@ def test_gray_rgba_palette_and_small_images(tmp_path):
 
 # --- kill and resume ---
 
-@pytest.mark.parametrize('method', ['simclr', 'byol'])
+@pytest.mark.parametrize('method', ['simclr', 'byol', 'moco', 'simsiam', 'barlow_twins', 'vicreg'])
 def test_sigkill_during_training_resumes_exactly(tmp_path, digits, method):
-    "Weights (BYOL's target networks included), optimizer state, metrics and export equal an uninterrupted run's"
+    "Weights (target networks and queues included), optimizer state, metrics and export equal an uninterrupted run's"
     ref, run, m = tmp_path/'ref', tmp_path/'run', f'method={method}'
     _main(ref, digits, 3, m)                                      # uninterrupted
-    p = subprocess.Popen(_cli(run, digits, 3, m), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # a second's pause before each checkpoint's rename: epochs of a fraction of a second cannot finish before the kill lands
+    p = subprocess.Popen(_cli(run, digits, 3, m), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                         env={**os.environ, 'SELF_SUPERVISED_PAUSE_BEFORE_RENAME': '1'})
     ckpt, t0 = run/'checkpoints'/'last.pth', time.time()
     try:
         while _epoch(ckpt) is None:
@@ -138,7 +140,8 @@ def test_sigkill_during_training_resumes_exactly(tmp_path, digits, method):
     assert 'Resuming at epoch 2/3' in log and 'Resuming at epoch 1/' not in log
     a, b = load_checkpoint(ref/'checkpoints'/'last.pth'), load_checkpoint(ckpt)
     assert a['epoch'] == b['epoch'] == 3
-    assert (method == 'byol') == any(n.startswith('target_encoder.') for n in a['model'])
+    assert (method in ('byol', 'moco')) == any(n.startswith('target_encoder.') for n in a['model'])
+    assert (method == 'moco') == ('queue' in a['model'])
     for n, w in a['model'].items(): torch.testing.assert_close(b['model'][n].float(), w.float(), rtol=0, atol=1e-4, msg=n)
     for sa, sb in zip(a['opt']['state'], b['opt']['state']):
         for k, v in sa.items():

@@ -10,18 +10,15 @@ from fastcore.basics import store_attr
 from ..layers import create_mlp_module
 from ..losses import InfoNCE
 from ..augmentations import get_simclr_aug_pipelines
-from .core import MultiViewMethod, forward_views
-from ..config import register_method
+from .core import MultiViewMethod, ProjectorModel, encoder_features
+from ..config import register_method, small_image_preset
 
 # %% auto #0
 __all__ = ['SIMCLR_ARGS', 'SIMCLR_SMALL_PRESET', 'SimCLRModel', 'create_simclr_model', 'SimCLR', 'DistributedSimCLR']
 
 # %% ../../nbs/10_vision.simclr.ipynb #41a3be6d
-class SimCLRModel(nn.Module):
-    "Encoder followed by a projection MLP: images -> `(B, projection_size)` embeddings"
-    def __init__(self, encoder:nn.Module, projector:nn.Module):
-        super().__init__(); store_attr()
-    def forward(self, x): return forward_views(lambda v: self.projector(self.encoder(v)), x)
+class SimCLRModel(ProjectorModel):
+    "Encoder followed by a projection MLP: images -> `(B, projection_size)` embeddings (a `ProjectorModel`)"
 
 # %% ../../nbs/10_vision.simclr.ipynb #67b69b8e
 def create_simclr_model(encoder:nn.Module, # an encoder with `num_features`, e.g. from `create_encoder`
@@ -31,9 +28,7 @@ def create_simclr_model(encoder:nn.Module, # an encoder with `num_features`, e.g
                         bn:bool=True, # BatchNorm in the projector
                         n_in:int=3): # accepted for compatibility; the encoder already fixes its input channels
     "A `SimCLRModel` with an MLP projector sized from `encoder.num_features`"
-    nf = getattr(encoder, 'num_features', None)
-    if nf is None: raise ValueError("The encoder needs a `num_features` attribute: build it with `create_encoder`.")
-    return SimCLRModel(encoder, create_mlp_module(nf, hidden_size, projection_size, bn, nlayers))
+    return SimCLRModel(encoder, create_mlp_module(encoder_features(encoder), hidden_size, projection_size, bn, nlayers))
 
 # %% ../../nbs/10_vision.simclr.ipynb #1feb04c3
 class SimCLR(MultiViewMethod):
@@ -68,23 +63,19 @@ class DistributedSimCLR(SimCLR):
     def __init__(self, aug_pipelines, temp=0.07, print_augs=False, similarity='cosine'):
         super().__init__(aug_pipelines, temp, print_augs, similarity, gather=True)
 
-# %% ../../nbs/10_vision.simclr.ipynb #26e5a2db
+# %% ../../nbs/10_vision.simclr.ipynb #c0e479e7
 SIMCLR_ARGS = dict(temp=0.1, # temperature of the InfoNCE loss (paper: 0.1 with large batches)
                    hidden_size=2048, # width of the projector's hidden layers (None: the encoder's `num_features`)
                    projection_size=128, # size of the projections the loss sees (paper: 128)
                    nlayers=2, # projector layers: 2 (SimCLR), 3 (SimCLR v2)
                    similarity='cosine') # 'cosine' or 'dot'
 
-# %% ../../nbs/10_vision.simclr.ipynb #6a0b9f38
-SIMCLR_SMALL_PRESET = dict(
-    batch_size=64,
-    model_args=dict(small_input=2),
-    method_args=dict(temp=0.1, hidden_size=512),
-    transform_args=dict(random_resize=dict(min_scale=0.2), gaussian_blur=dict(prob=0.0),
-                        random_flip=dict(horizontal_prob=0.0)),
-    optim_args=dict(optimizer='adamw', lr=2e-3, weight_decay=1e-4, warmup_epochs=1))
+# %% ../../nbs/10_vision.simclr.ipynb #c49db679
+SIMCLR_SMALL_PRESET = small_image_preset(method_args=dict(temp=0.1, hidden_size=512))
 
-def _check_simclr_args(m:dict):
+def _resolve_simclr_args(m:dict, images:int, batch_size:int, note) -> dict:
     if m['similarity'] not in ('cosine', 'dot'): raise ValueError(f"similarity must be 'cosine' or 'dot', not {m['similarity']!r}.")
+    return m
 
-register_method('simclr', create_simclr_model, SimCLR, SIMCLR_ARGS, small_preset=SIMCLR_SMALL_PRESET, check=_check_simclr_args)
+if __name__ != '__main__':  # a notebook's run of this cell leaves the registry to the package's own objects
+    register_method('simclr', create_simclr_model, SimCLR, SIMCLR_ARGS, small_preset=SIMCLR_SMALL_PRESET, resolve=_resolve_simclr_args)

@@ -1,0 +1,61 @@
+"""One training step of every method whose loss couples the samples of a batch (SimCLR's negatives, MoCo's queue,
+Barlow Twins' and VICReg's batch statistics), on 8 real MNIST digits; run as one process, or under torchrun with
+`gather=True`. Writes, per method, the reported loss and every parameter gradient (after DDP averaging) to
+`<out>/<method>_rank<r>.pt`."""
+import sys, torch, torch.nn as nn, torch.distributed as dist
+from pathlib import Path
+from fastai.vision.all import Learner, DataLoaders, DataLoader, Callback, CancelFitException, SGD, Pipeline, noop
+from self_supervised.data import mnist_arrays
+from self_supervised.layers import create_encoder
+from self_supervised.vision.simclr import create_simclr_model, SimCLR, DistributedSimCLR
+from self_supervised.vision.moco import create_moco_model, MoCo
+from self_supervised.vision.core import create_projector_model
+from self_supervised.vision.barlow_twins import BarlowTwins
+from self_supervised.vision.vicreg import VICReg
+import self_supervised.distributed as ssd
+
+# deterministic, different views: no randomness, so every process makes the views the one-process run makes
+def view1(x): return x.flip(-1)
+def view2(x): return x.transpose(-1, -2) * 0.5 + 0.25
+
+# models without BatchNorm: its statistics are per process under DDP (SyncBatchNorm needs CUDA)
+METHODS = dict(
+    simclr=(lambda enc: create_simclr_model(enc, hidden_size=64, projection_size=32, bn=False),
+            lambda pipes, gather: (DistributedSimCLR if gather else SimCLR)(pipes, temp=0.2)),
+    moco=(lambda enc: create_moco_model(enc, hidden_size=64, projection_size=32, queue_size=16),
+          lambda pipes, gather: MoCo(pipes, temp=0.2, gather=gather)),
+    barlow_twins=(lambda enc: create_projector_model(enc, 64, 32, bn=False),
+                  lambda pipes, gather: BarlowTwins(pipes, lambd=5e-3, gather=gather)),
+    vicreg=(lambda enc: create_projector_model(enc, 64, 32, bn=False),
+            lambda pipes, gather: VICReg(pipes, gather=gather)))
+
+class SaveGrads(Callback):
+    order = 90
+    def __init__(self, path): self.path = path
+    def after_backward(self):
+        grads = {n.removeprefix('module.'): p.grad.detach().clone() for n, p in self.learn.model.named_parameters() if p.grad is not None}
+        torch.save(dict(loss=self.learn.loss.detach().clone(), grads=grads), self.path)
+        raise CancelFitException()
+
+def step(method, out, distributed):
+    X, _ = mnist_arrays()
+    x = torch.from_numpy(X[:8]).float().div(255)[:, None]
+    ds = [(o,) for o in x]
+    bs = 8 // ssd.world_size() if distributed else 8
+    dls = DataLoaders(DataLoader(ds, bs=bs, shuffle=False), DataLoader(ds, bs=bs), device='cpu')
+    torch.manual_seed(0)   # same initial weights (and MoCo queue) in every process
+    make_model, make_cb = METHODS[method]
+    model = make_model(create_encoder('resnet18', n_in=1, pool_type='avg', norm_layer=nn.Identity))   # no BatchNorm
+    cb = make_cb([Pipeline([view1], split_idx=0), Pipeline([view2], split_idx=0)], distributed)
+    learn = Learner(dls, model, loss_func=noop, cbs=[cb], opt_func=SGD, lr=0.)
+    save = SaveGrads(Path(out)/f'{method}_rank{ssd.rank()}.pt')
+    if distributed:
+        with learn.distrib_ctx(sync_bn=False): learn.fit(1, cbs=save)
+    else: learn.fit(1, cbs=save)
+
+def main(out, distributed):
+    if distributed: dist.init_process_group('gloo')   # one process group for every method's fit
+    for method in METHODS: step(method, out, distributed)
+    if distributed: dist.destroy_process_group()
+
+if __name__ == '__main__': main(sys.argv[1], sys.argv[2] == 'dist')
