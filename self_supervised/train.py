@@ -139,6 +139,18 @@ def init_heads(model:nn.Module, heads:dict|None, log=None):
                  "init_from: its heads do not fit this model; they start from random weights")
     if isinstance(model, MomentumModel): model.init_targets()
 
+def _launch(kwargs:dict, devices:int, log_out:Path):
+    "Run `pretrain(**kwargs)` in `devices` processes under torchrun"
+    with tempfile.TemporaryDirectory() as d:
+        f = Path(d)/'pretrain.json'
+        f.write_text(json.dumps(kwargs))
+        cmd = [sys.executable, '-m', 'torch.distributed.run', '--standalone', f'--nproc_per_node={devices}',
+               '-m', 'self_supervised.cli', 'pretrain', f'--kwargs-json={f}']
+        env = dict(os.environ)
+        if not torch.cuda.is_available(): env.setdefault('OMP_NUM_THREADS', str(max(1, (os.cpu_count() or 1) // devices)))
+        r = subprocess.run(cmd, env=env)
+    if r.returncode: raise RuntimeError(f"Distributed pretraining failed (exit code {r.returncode}): see the output above and '{log_out}/train.log'.")
+
 # %% ../nbs/30_train.ipynb #1bae342d
 def pretrain(out, # folder of the run: config, logs, checkpoints, exported backbone
              data=None, # folder of images (searched recursively) or list of image files; None: the demo digits

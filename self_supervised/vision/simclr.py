@@ -4,12 +4,9 @@
 
 # %% ../../nbs/10_vision.simclr.ipynb #0237e1c2
 from __future__ import annotations
-import warnings
 import torch, torch.nn as nn
-from fastcore.basics import store_attr
 from ..layers import create_mlp_module
 from ..losses import InfoNCE
-from ..augmentations import get_simclr_aug_pipelines
 from .core import MultiViewMethod, ProjectorModel, encoder_features
 from ..config import register_method, small_image_preset
 
@@ -63,14 +60,14 @@ class DistributedSimCLR(SimCLR):
     def __init__(self, aug_pipelines, temp=0.07, print_augs=False, similarity='cosine'):
         super().__init__(aug_pipelines, temp, print_augs, similarity, gather=True)
 
-# %% ../../nbs/10_vision.simclr.ipynb #c0e479e7
+# %% ../../nbs/10_vision.simclr.ipynb #37826b0b
 SIMCLR_ARGS = dict(temp=0.1, # temperature of the InfoNCE loss (paper: 0.1 with large batches)
                    hidden_size=2048, # width of the projector's hidden layers (None: the encoder's `num_features`)
                    projection_size=128, # size of the projections the loss sees (paper: 128)
                    nlayers=2, # projector layers: 2 (SimCLR), 3 (SimCLR v2)
                    similarity='cosine') # 'cosine' or 'dot'
 
-# %% ../../nbs/10_vision.simclr.ipynb #c49db679
+# %% ../../nbs/10_vision.simclr.ipynb #87cd0cc2
 SIMCLR_SMALL_PRESET = small_image_preset(method_args=dict(temp=0.1, hidden_size=512))
 
 def _resolve_simclr_args(m:dict, images:int, batch_size:int, note) -> dict:
