@@ -35,45 +35,83 @@ def _atomic_write(path, write, pause:float=0):
 def write_text_atomic(path, text:str): _atomic_write(path, lambda f: f.write(text.encode()))
 
 def _csv(rows):
+    "CSV of `rows` whose columns are every key of any row, in order (rows of older runs lack the newer columns)"
     s = io.StringIO()
-    w = csv.DictWriter(s, fieldnames=list(rows[0]) if rows else ['epoch'], lineterminator='\n')
+    w = csv.DictWriter(s, fieldnames=list(dict.fromkeys(k for r in rows for k in r)) or ['epoch'], lineterminator='\n', restval='')
     w.writeheader(); w.writerows(rows)
     return s.getvalue()
 
+class _TimedBatches:
+    "Iterate `dl`, adding to `log.wait` the seconds spent waiting for each batch after the first (after a CUDA sync)"
+    def __init__(self, dl, log): self.dl, self.log = dl, log
+    def __len__(self): return len(self.dl)
+    def __getattr__(self, k): return getattr(self.dl, k)
+    def __iter__(self):
+        it, first, cuda = iter(self.dl), True, torch.cuda.is_available()
+        while True:
+            if cuda and not first: torch.cuda.synchronize()  # the GPU's work is done: what follows is time it has nothing to do
+            t = time.perf_counter()
+            try: b = next(it)
+            except StopIteration: return
+            if not first: self.log.wait, self.log.waits = self.log.wait + time.perf_counter() - t, self.log.waits + 1
+            first = False
+            yield b
+
 class EpochLog(Callback):
-    "Log each trained epoch (mean loss, lr, time, unreadable files) and keep `metrics.csv` at one row per epoch"
+    "Log each trained epoch (mean loss, lr, time, data wait, unreadable files) and keep `metrics.csv` at one row per epoch"
     order = ProgressCallback.order + 1  # after the Recorder and the progress bar have set the learner's logger
+    slow_data = 0.2  # warn when the training loop waits for batches longer than this share of its time
     def __init__(self,
                  path=None, # `metrics.csv` to (re)write after every epoch (rank 0); None: none
                  log=None, # a `logging.Logger` for the epoch lines; None: print them
                  rows=None, # rows of the epochs trained before (from a checkpoint)
                  table:bool=False): # let the Recorder print its table (with progress bars)
         store_attr('path,log,table'); self.rows, self.trained = list(rows or []), False
-    def before_fit(self): self.old_logger, self.learn.logger = self.learn.logger, self._table
+    def before_fit(self):
+        self.old_logger, self.learn.logger = self.learn.logger, self._table
+        self.run_wait, self.run_secs, self.run_waits, self.warned = 0., 0., 0, False
     def _table(self, row):
         if self.table and self.trained: self.old_logger(row)
-    def before_train(self): self.trained, self.total, self.n, self.start = True, 0., 0, time.time()
+    def before_train(self):
+        self.trained, self.total, self.n, self.wait, self.waits, self.start = True, 0., 0, 0., 0, time.time()
+        self.learn.dl = _TimedBatches(self.learn.dl, self)
     def after_batch(self):
         if self.training: self.total, self.n = self.total + self.learn.loss.detach().float(), self.n + 1
+    def after_train(self):
+        if isinstance(self.learn.dl, _TimedBatches): self.learn.dl = self.learn.dl.dl
     def after_epoch(self):
         if not self.trained: return
-        self.trained = False
-        loss = torch.as_tensor(self.total / max(self.n, 1), dtype=torch.float32).clone()
+        self.trained, secs = False, time.time() - self.start
+        stats = torch.tensor([float(self.total / max(self.n, 1)), self.wait / max(secs, 1e-9)], dtype=torch.float32)
         if ssd.is_distributed():
-            loss = loss.to(next(self.model.parameters()).device)
-            torch.distributed.all_reduce(loss); loss /= ssd.world_size()
+            stats = stats.to(next(self.model.parameters()).device)
+            torch.distributed.all_reduce(stats); stats /= ssd.world_size()
+        loss, wait = stats.tolist()
         skip = getattr(self.learn, 'skip_unreadable', None)
-        row = dict(epoch=self.epoch + 1, train_loss=round(loss.item(), 6), lr=float(f"{self.opt.hypers[-1]['lr']:.6g}"),
-                   seconds=round(time.time() - self.start, 2), unreadable=len(skip.skipped) if skip else 0)
+        row = dict(epoch=self.epoch + 1, train_loss=round(loss, 6), lr=float(f"{self.opt.hypers[-1]['lr']:.6g}"),
+                   seconds=round(secs, 2), data_wait=round(wait, 3), unreadable=len(skip.skipped) if skip else 0)
         self.rows = [r for r in self.rows if r['epoch'] < row['epoch']] + [row]
+        self.run_wait, self.run_secs, self.run_waits = self.run_wait + wait * secs, self.run_secs + secs, self.run_waits + self.waits
         if ssd.rank() != 0: return
         if self.path: write_text_atomic(self.path, _csv(self.rows))
+        tb = getattr(self.learn, 'tensor_board', None)
+        if getattr(tb, 'writer', None) is not None: tb.writer.add_scalar('data_wait', row['data_wait'], self.train_iter)
         line = (f"epoch {row['epoch']}/{self.n_epoch}  train_loss {row['train_loss']:.4f}  lr {row['lr']:.2e}  "
-                f"{row['seconds']:.1f}s" + (f"  unreadable files {row['unreadable']}" if row['unreadable'] else ''))
-        if self.log: self.log.info(line, extra=dict(console=not self.table))
-        else: print(line)
+                f"{row['seconds']:.1f}s  data_wait {row['data_wait']:.2f}" + (f"  unreadable files {row['unreadable']}" if row['unreadable'] else ''))
+        self._say(line, console=not self.table)
+        if not self.warned and self.run_waits >= 8 and self.run_wait > self.slow_data * self.run_secs:
+            self.warned = True
+            self._say(f"Training waited for batches {self.run_wait / self.run_secs:.0%} of the time (data_wait above "
+                      f"{self.slow_data}): decoding images is the bottleneck. Give it more workers (num_workers, now "
+                      f"{_workers(self.dls.train)}), store the images smaller (about 1.5x the training size on the short "
+                      "side), or decode JPEGs on the GPU.", warn=True)
+    def _say(self, msg, console=True, warn=False):
+        if self.log: (self.log.warning if warn else self.log.info)(msg, extra=dict(console=console))
+        else: print(msg)
     def after_fit(self):
         if self.learn.logger == self._table: self.learn.logger = self.old_logger
+
+def _workers(dl): return getattr(getattr(getattr(dl, 'dl', dl), 'fake_l', None), 'num_workers', 0)  # what the loader runs with
 
 # %% ../nbs/29_checkpoint.ipynb #a87c5f05
 def _pyrandom_state(r):

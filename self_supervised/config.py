@@ -12,7 +12,7 @@ from typing import Callable
 import torch
 from PIL import Image
 from fastai.callback.schedule import SchedCos, SchedLin, SchedNo, combine_scheds
-from fastai.optimizer import Adam, SGD, Larc
+from .optimizer import ForeachAdam, ForeachSGD, ForeachLarc
 from fastai.vision.core import imagenet_stats
 from .data import mnist_demo_path
 from .augmentations import get_batch_augs
@@ -215,9 +215,9 @@ def lr_schedule(lr:float, epochs:int, warmup_epochs:float=0, schedule:str='cosin
 
 def opt_func(optimizer:str='adamw', momentum:float=0.9):
     "A fastai optimizer function: AdamW (decoupled weight decay), SGD or LARS (with L2 weight decay, as in SimCLR)"
-    if optimizer == 'adamw': return partial(Adam, mom=momentum, sqr_mom=0.999, eps=1e-8, decouple_wd=True)
-    if optimizer == 'sgd': return partial(SGD, mom=momentum, decouple_wd=False)
-    if optimizer == 'lars': return partial(Larc, mom=momentum, clip=False, decouple_wd=False)
+    if optimizer == 'adamw': return partial(ForeachAdam, mom=momentum, sqr_mom=0.999, eps=1e-8, decouple_wd=True)
+    if optimizer == 'sgd': return partial(ForeachSGD, mom=momentum, decouple_wd=False)
+    if optimizer == 'lars': return partial(ForeachLarc, mom=momentum, clip=False, decouple_wd=False)
     raise ConfigError(f"Unknown optim_args.optimizer {optimizer!r}: choose one of {', '.join(_OPTIMIZERS)}.")
 
 # %% ../nbs/05_config.ipynb #f52d66c1
