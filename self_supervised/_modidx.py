@@ -452,6 +452,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                             'self_supervised/train.py'),
                                        'self_supervised.train._Console': ('train.html#_console', 'self_supervised/train.py'),
                                        'self_supervised.train._Console.filter': ('train.html#_console.filter', 'self_supervised/train.py'),
+                                       'self_supervised.train._check_ranks_agree': ( 'train.html#_check_ranks_agree',
+                                                                                     'self_supervised/train.py'),
                                        'self_supervised.train._dist_env': ('train.html#_dist_env', 'self_supervised/train.py'),
                                        'self_supervised.train._is_cnn': ('train.html#_is_cnn', 'self_supervised/train.py'),
                                        'self_supervised.train._launch': ('train.html#_launch', 'self_supervised/train.py'),

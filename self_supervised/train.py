@@ -84,6 +84,16 @@ def _dist_env():
     e = os.environ
     return int(e.get('WORLD_SIZE', 1)), int(e.get('RANK', 0)), int(e.get('LOCAL_RANK', 0))
 
+def _check_ranks_agree(start:int, n_images:int, out:Path):
+    "Stop every process with one clear error when they (on several nodes) found different images or checkpoints"
+    got = [None] * torch.distributed.get_world_size()
+    torch.distributed.all_gather_object(got, (start, n_images))
+    starts, ns = zip(*got)
+    if len(set(ns)) > 1: raise ConfigError(f"The processes found different numbers of images (by rank: {list(ns)}): every node needs the same data at the same path.")
+    if len(set(starts)) > 1:
+        raise ConfigError(f"The processes found different checkpoints in '{out}' (epochs done, by rank: {list(starts)}): "
+                          "put `out` on a filesystem every node shares; every process resumes from its checkpoint.")
+
 def _loss_set_by_callback(*args): raise RuntimeError("The method's callback sets the loss: it is missing from this Learner.")
 
 def build_encoder(cfg:dict) -> Encoder:
@@ -237,7 +247,9 @@ def pretrain(out, # folder of the run: config, logs, checkpoints, exported backb
                    Checkpoint(out/'checkpoints'/'last.pth', meta, state)]
         if main: run_cbs.append(TensorBoardCallback(str(out), trace_model=False, log_preds=False))
         ctx = learn.distrib_ctx(sync_bn=False) if ws > 1 else contextlib.nullcontext()
-        with ctx: learn.fit(epochs, start_epoch=start, cbs=run_cbs + list(cbs or []))
+        with ctx:
+            if ws > 1: _check_ranks_agree(start, len(files), out)
+            learn.fit(epochs, start_epoch=start, cbs=run_cbs + list(cbs or []))
         if main:
             if skip.skipped: log.warning(f"{len(skip.skipped)} unreadable file(s) were skipped (named above).")
             path = export_backbone(learn.model.encoder, out/'exported_models', **export_info)
