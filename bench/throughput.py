@@ -3,7 +3,7 @@
 
     python bench/throughput.py                                         # CPU: resnet18, 32 px, fp32
     python bench/throughput.py --arch resnet50 --size 224 --bs 256 --precision bf16 --channels-last   # a GPU
-    python bench/throughput.py --arch resnet50 --size 224 --bs 128 --precision bf16 --files DIR --workers 4,8,15
+    python bench/throughput.py --arch resnet50 --size 224 --bs 256 --precision bf16 --channels-last --files DIR --copies 4 --loaders cpu:6,cpu:12,gpu:2
 
 Both sides train the same model (encoder + SimCLR projector) at the same precision and memory format, make their two
 views on the batch with the same augmentation pipelines (on the batch's device), and take one AdamW step per batch.
@@ -14,8 +14,8 @@ kernels) under `torch.autocast`. Images are real: crops of scikit-learn's two co
 
 Reported as shares of the fastai step: augmentation (both views), the loss (InfoNCE forward+backward), the optimizer
 step (fastai's, and PyTorch's for comparison), data wait (`EpochLog`'s `data_wait`), and the fastai overhead (fastai
-step - bare step). With `--files`, `pretrain` also trains on that folder for 2 epochs per worker count and reports the
-second epoch's images/s and data wait. Writes JSON to bench/results/throughput_<device>_<arch>_<size>.json.
+step - bare step). With `--files`, `pretrain` also trains on those files (`--copies` times over) for 2 epochs per
+loader (`decode:workers`) and reports the second epoch's images/s and data wait. Writes JSON to bench/results/throughput_<device>_<arch>_<size>.json.
 """
 import argparse, contextlib, io, json, shutil, sys, tempfile, time
 from pathlib import Path
@@ -67,7 +67,8 @@ def main():
     p.add_argument('--steps', type=int, default=8); p.add_argument('--precision', default='32', choices=list(DTYPES))
     p.add_argument('--channels-last', action='store_true')
     p.add_argument('--files', default=None, help='a folder of JPEGs: also time `pretrain` on it')
-    p.add_argument('--workers', default='4,8', help='decoding workers for --files')
+    p.add_argument('--loaders', default='cpu:4,cpu:8', help="for --files: `decode:workers` pairs, e.g. cpu:8,gpu:2")
+    p.add_argument('--copies', type=int, default=1, help='for --files: train on the files this many times over (longer epochs)')
     p.add_argument('--out', default=None)
     a = p.parse_args()
     print('command: python', ' '.join(sys.argv), flush=True)
@@ -129,22 +130,24 @@ def main():
           f"{100*res['aug_share']:.1f}% | {100*res['loss_share']:.1f}% | {100*res['opt_fastai_share']:.1f}% / {100*res['opt_torch_share']:.1f}% | "
           f"{100*res['data_wait']:.1f}% | {100*res['fastai_overhead_share']:.1f}% |")
     for r in res.get('pretrain', []):
-        print(f"pretrain on {r['images']} JPEGs, {r['workers']} workers: {r['img_s']:.0f} img/s, data_wait {r['data_wait']:.2f}")
+        print(f"pretrain on {r['images']} JPEGs, decode {r['decode']}, {r['workers']} workers: {r['img_s']:.0f} img/s, data_wait {r['data_wait']:.2f}")
 
 def pretrain_rows(a, dev):
-    "`pretrain` on the JPEGs of `a.files` for 2 epochs per worker count: the second epoch's images/s and data wait"
+    "`pretrain` on the JPEGs of `a.files` (`a.copies` times over) for 2 epochs per loader: the second epoch's images/s and data wait"
     from self_supervised.train import pretrain
     from self_supervised.files import find_images
-    n, rows = len(find_images(a.files)), []
-    for w in [int(o) for o in a.workers.split(',')]:
+    files = find_images(a.files) * a.copies
+    n, rows = len(files), []
+    for spec in a.loaders.split(','):
+        decode, w = spec.split(':')
         d = Path(tempfile.mkdtemp(dir='/dev/shm' if Path('/dev/shm').is_dir() else None))  # checkpoints in memory: time the training
+        kw = dict(decode=decode) if decode != 'cpu' else {}
         with contextlib.redirect_stdout(io.StringIO()):
-            pretrain(d/'run', a.files, model=a.arch, epochs=2, batch_size=a.bs, size=a.size, precision=PRECISION[a.precision],
-                     num_workers=w, progress=False, optim_args=dict(warmup_epochs=0))
-        last = (d/'run'/'metrics.csv').read_text().splitlines()[-1].split(',')
-        head = (d/'run'/'metrics.csv').read_text().splitlines()[0].split(',')
-        r = dict(zip(head, last))
-        rows.append(dict(workers=w, images=n, img_s=(n // a.bs) * a.bs / float(r['seconds']), data_wait=float(r['data_wait'])))
+            pretrain(d/'run', [str(f) for f in files], model=a.arch, epochs=2, batch_size=a.bs, size=a.size, precision=PRECISION[a.precision],
+                     num_workers=int(w), progress=False, optim_args=dict(warmup_epochs=0), **kw)
+        lines = (d/'run'/'metrics.csv').read_text().splitlines()
+        r = dict(zip(lines[0].split(','), lines[-1].split(',')))
+        rows.append(dict(decode=decode, workers=int(w), images=n, img_s=(n // a.bs) * a.bs / float(r['seconds']), data_wait=float(r['data_wait'])))
         print(rows[-1], flush=True)
         shutil.rmtree(d, ignore_errors=True)
     return rows
