@@ -104,7 +104,7 @@ class EpochLog(Callback):
             self._say(f"Training waited for batches {self.run_wait / self.run_secs:.0%} of the time (data_wait above "
                       f"{self.slow_data}): decoding images is the bottleneck. Give it more workers (num_workers, now "
                       f"{_workers(self.dls.train)}), store the images smaller (about 1.5x the training size on the short "
-                      "side), or decode JPEGs on the GPU.", warn=True)
+                      "side), or decode JPEGs on the GPU (decode='gpu').", warn=True)
     def _say(self, msg, console=True, warn=False):
         if self.log: (self.log.warning if warn else self.log.info)(msg, extra=dict(console=console))
         else: print(msg)

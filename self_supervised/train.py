@@ -16,7 +16,7 @@ from fastai.callback.tensorboard import TensorBoardCallback
 from . import __version__
 from .layers import create_encoder, Encoder
 from .config import ConfigError, get_method, resolve_config, check_out, opt_func, lr_schedule, method_aug_pipelines
-from .files import find_images, image_dls, SkipUnreadable, default_device, default_workers
+from .files import find_images, image_dls, SkipUnreadable, default_device, default_workers, check_decode
 from .vision.core import MultiViewMethod, MomentumModel
 from .vision.simclr import SIMCLR_SMALL_PRESET
 from .checkpoint import *
@@ -111,12 +111,14 @@ def method_learner(cfg:dict, # a resolved configuration
                    encoder:Encoder|None=None, # default: `build_encoder(cfg)`
                    device=None, # default: the GPU when there is one
                    num_workers:int=0, # decoding processes
-                   world_size:int=1): # processes (the method gathers across them when > 1)
+                   world_size:int=1, # processes (the method gathers across them when > 1)
+                   decode:str='cpu', # 'cpu' or 'gpu': where images are decoded (`image_dls`)
+                   log=None): # logger for the files decode='gpu' sends to the CPU; None: Python warnings
     "A fastai `Learner` that pretrains with the method of `cfg` (from the registry), its model, views and optimizer"
     spec, m, o = get_method(cfg['method']), cfg['method_args'], cfg['optim_args']
     model = spec.create_model(encoder or build_encoder(cfg), **spec.model_kwargs(m))
     dls = image_dls(files, cfg['size'], cfg['model_args']['n_in'], bs=max(1, cfg['batch_size'] // world_size),
-                    num_workers=num_workers, device=device)
+                    num_workers=num_workers, device=device, decode=decode, log=log)
     cb = spec.callback(method_aug_pipelines(cfg), gather=world_size > 1, **spec.callback_kwargs(m))
     learn = Learner(dls, model, loss_func=_loss_set_by_callback, opt_func=opt_func(o['optimizer'], o['momentum']), lr=o['lr'],
                     wd=o['weight_decay'], splitter=spec.splitter or trainable_params, cbs=[cb, TrainOnly()])
@@ -184,6 +186,7 @@ def pretrain(out, # folder of the run: config, logs, checkpoints, exported backb
              seed:int=0, # random seed
              init_from=None, # exported backbone, checkpoint or run folder whose weights start a new run
              num_workers:int|None=None, # processes decoding images; None: CPUs - 1 (at most 8)
+             decode:str='cpu', # 'cpu': PIL in the decoding workers; 'gpu': JPEGs decoded in batches on the GPU (nvJPEG), workers only read files; other files fall back to the CPU
              progress:bool|None=None, # progress bars; None: when stdout is a terminal
              cbs:list|None=None): # more fastai callbacks for the fit (e.g. a `KNNMonitor`); not part of the configuration
     "Pretrain `model` with `method` on the images of `data`; returns the path of the exported backbone in `out`"
@@ -192,6 +195,7 @@ def pretrain(out, # folder of the run: config, logs, checkpoints, exported backb
     if devices is not None and (not isinstance(devices, int) or devices < 1): raise ConfigError(f"devices must be a positive integer, not {devices!r}.")
     if torch.cuda.is_available() and (devices or 1) > torch.cuda.device_count():
         raise ConfigError(f"devices={devices} but this machine has {torch.cuda.device_count()} GPU(s): lower devices.")
+    check_decode(decode)
     files = find_images(data)
     cfg = resolve_config(files, data, model, method, epochs, batch_size, size, lr, method_args, transform_args,
                          optim_args, model_args, precision, seed, init_from)
@@ -204,14 +208,14 @@ def pretrain(out, # folder of the run: config, logs, checkpoints, exported backb
                   model=model, method=method, epochs=epochs, batch_size=batch_size, size=size, lr=lr, method_args=method_args,
                   transform_args=transform_args, optim_args=optim_args, model_args=model_args, precision=precision,
                   resume=resume, overwrite=overwrite, seed=seed, init_from=str(init_from) if init_from else None,
-                  num_workers=num_workers, progress=progress)
+                  num_workers=num_workers, decode=decode, progress=progress)
         _launch(kw, devices, out)
         return out/'exported_models'/'backbone.pth'
     main = rk == 0
     if main: (out/'checkpoints').mkdir(parents=True, exist_ok=True)
     num_workers = default_workers() if num_workers is None else num_workers
     progress = sys.stdout.isatty() if progress is None else progress
-    info = dict(version=__version__, images=len(files), world_size=ws, num_workers=num_workers)
+    info = dict(version=__version__, images=len(files), world_size=ws, num_workers=num_workers, decode=decode)
     if main: write_text_atomic(out/'config.json', json.dumps(dict(cfg, info=info), indent=2) + '\n')
     export_info = dict(image_size=cfg['size'], normalize=cfg['transform_args']['normalize'], method=method)
     with run_logger(out, main) as log:
@@ -225,7 +229,7 @@ def pretrain(out, # folder of the run: config, logs, checkpoints, exported backb
                 log.info(f"The run in {out} is complete: {start}/{epochs} epochs trained. Raise `epochs` to train longer.")
                 export(out/'checkpoints'/'last.pth')
             return out/'exported_models'/'backbone.pth'
-        learn = method_learner(cfg, files, encoder, default_device(local), num_workers, ws)
+        learn = method_learner(cfg, files, encoder, default_device(local), num_workers, ws, decode, log)
         if not progress: learn.remove_cb(ProgressCallback)
         meta = dict(config=cfg, encoder=encoder.config, export_info=export_info)
         if state:
