@@ -55,6 +55,9 @@ def _metrics(out): return list(csv.DictReader(open(out/'metrics.csv')))
     (dict(batch_size=1), 'batch_size must be at least 2'),
     (dict(method_args=dict(tmp=0.2)), 'Valid keys: temp'),
     (dict(transform_args=dict(random_resize=dict(min=0.2))), "Unknown key 'transform_args.random_resize.min'"),
+    (dict(decode='nvjpeg'), "decode='nvjpeg' is not a decoder: use one of 'cpu', 'gpu'"),
+    pytest.param(dict(decode='gpu'), "decode='gpu' needs a CUDA GPU: use decode='cpu'",
+                 marks=pytest.mark.skipif(torch.cuda.is_available(), reason='this machine has a GPU')),
 ])
 def test_errors_stop_before_training(tmp_path, digits, kwargs, msg):
     (tmp_path/'empty').mkdir()
