@@ -27,10 +27,13 @@ def _atomic_write(path, write, pause:float=0):
     "Call `write(file)` on a temporary file beside `path`, then rename it to `path` (readers never see half a file)"
     path = Path(path)
     tmp = path.with_name(f'.{path.name}.tmp')
-    with open(tmp, 'wb') as f:
-        write(f); f.flush(); os.fsync(f.fileno())
-    if pause: time.sleep(pause)  # between write and rename: lets tests kill a process in the middle of a save
-    os.replace(tmp, path)
+    try:
+        with open(tmp, 'wb') as f:
+            write(f); f.flush(); os.fsync(f.fileno())
+        if pause: time.sleep(pause)  # between write and rename: lets tests kill a process in the middle of a save
+        os.replace(tmp, path)
+    except BaseException:  # an error or Ctrl-C: no temporary file left behind
+        tmp.unlink(missing_ok=True); raise
 
 def write_text_atomic(path, text:str): _atomic_write(path, lambda f: f.write(text.encode()))
 
@@ -148,6 +151,11 @@ class Checkpoint(Callback):
         self.learn.train_iter = s['train_iter']
         if s.get('scaler') and getattr(self.learn, 'scaler', None) is not None: self.learn.scaler.load_state_dict(s['scaler'])
     def before_train(self): self.trained = True
+    def after_train(self):
+        "A model that diverged is not saved: its weights are checked before anything of the epoch is written"
+        bad = [n for n, v in ssd.unwrap(self.model).state_dict().items() if v.is_floating_point() and not torch.isfinite(v).all()]
+        if bad: raise FloatingPointError(f"The weights are not finite after epoch {self.epoch + 1} ({len(bad)} tensors, e.g. {bad[0]}): "
+                                         f"the model diverged; '{self.path}' keeps the epoch before. Lower the learning rate.")
     def after_epoch(self):
         if not self.trained: return
         self.trained = False

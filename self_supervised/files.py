@@ -19,7 +19,7 @@ from .vision.core import MultiViewMethod
 
 # %% auto #0
 __all__ = ['find_images', 'load_image', 'ImageFiles', 'ImageDL', 'image_dls', 'default_workers', 'default_device',
-           'SkipUnreadable']
+           'SkipUnreadable', 'check_readable']
 
 # %% ../nbs/06_files.ipynb #2580299c
 def find_images(data) -> list:
@@ -117,3 +117,23 @@ class SkipUnreadable(Callback):
             msg = f"Skipped unreadable image {self.files[i]} ({_why_unreadable(self.files[i])}); training goes on without it."
             if self.log: self.log.warning(msg)
             else: warnings.warn(msg)
+
+# %% ../nbs/06_files.ipynb #ef18da42
+def _unreadable(f) -> str|None:
+    "Why image file `f` cannot be decoded as training decodes it (the file's path left out); None when it can"
+    try: load_image(f, 32); return None
+    except Exception as e: return f"{type(e).__name__}: {str(e).replace(f' {str(f)!r}', '').replace(str(f), Path(f).name)}"
+
+def check_readable(files:list, # image files (from `find_images`)
+                   data=None, # what the user passed as `data`, for the messages
+                   n:int=32) -> list: # files of the sample, spread over `files`
+    "`files`, once a sample of them decodes: none readable is a `ConfigError` naming some; more than half unreadable, a warning"
+    where = "the list passed as data" if isinstance(data, (list, tuple)) else f"'{data}'" if data is not None else "data"
+    sample = files[::max(1, len(files) // n)][:n]
+    bad = [(f, why) for f in sample if (why := _unreadable(f))]
+    eg = '; '.join(f"{Path(f).name} ({why})" for f, why in bad[:3])
+    if len(bad) == len(sample) and all(_unreadable(f) for f in set(files) - set(sample)):
+        raise ConfigError(f"None of the {len(files)} image files in {where} can be read, e.g. {eg}. Pass a folder of readable images.")
+    if len(bad) * 2 > len(sample):
+        warnings.warn(f"{len(bad)} of {len(sample)} files sampled from {where} cannot be read, e.g. {eg}; training skips every unreadable file.")
+    return files
