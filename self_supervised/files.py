@@ -107,7 +107,11 @@ def _why_unreadable(fn):
 class SkipUnreadable(Callback):
     "Drop the indices of unreadable files from `ImageDL` batches; warn once per file, naming it; count them"
     order = MultiViewMethod.order - 1  # before the method makes its views
-    def __init__(self, files, log=None): store_attr(); self.skipped = set()
+    def __init__(self,
+                 files, # the files of the DataLoader
+                 log=None, # a `logging.Logger` for the warnings; None: `warnings.warn`
+                 on_console:int=10): # with `log`: files named on the console; the others go to the log's files only
+        store_attr(); self.skipped = set()
     def before_batch(self):
         if len(self.yb) != 1: return
         bad, self.learn.yb = self.yb[0], ()
@@ -115,10 +119,12 @@ class SkipUnreadable(Callback):
             if i in self.skipped: continue
             self.skipped.add(i)
             msg = f"Skipped unreadable image {self.files[i]} ({_why_unreadable(self.files[i])}); training goes on without it."
-            if self.log: self.log.warning(msg)
-            else: warnings.warn(msg)
+            if not self.log: warnings.warn(msg); continue
+            n = len(self.skipped)
+            self.log.warning(msg, extra=dict(console=n <= self.on_console))  # `console`: see `self_supervised.train.run_logger`
+            if n == self.on_console + 1: self.log.info("More unreadable images: the log file names them all.", extra=dict(console=True))
 
-# %% ../nbs/06_files.ipynb #ef18da42
+# %% ../nbs/06_files.ipynb #f451e809
 def _unreadable(f) -> str|None:
     "Why image file `f` cannot be decoded as training decodes it (the file's path left out); None when it can"
     try: load_image(f, 32); return None

@@ -22,14 +22,21 @@ from .vision.simclr import SIMCLR_SMALL_PRESET
 from .checkpoint import *
 
 # %% auto #0
-__all__ = ['SMALL_IMAGE_PRESET', 'TrainOnly', 'export', 'run_logger', 'run_lock', 'RunDiverged', 'RunInterrupted', 'saved_epoch',
-           'stops_cleanly', 'build_encoder', 'method_learner', 'init_weights', 'init_heads', 'pretrain']
+__all__ = ['SMALL_IMAGE_PRESET', 'TrainOnly', 'TensorBoardLog', 'export', 'run_logger', 'run_lock', 'RunDiverged',
+           'RunInterrupted', 'saved_epoch', 'stops_cleanly', 'build_encoder', 'method_learner', 'init_weights',
+           'init_heads', 'pretrain']
 
 # %% ../nbs/30_train.ipynb #fb24ec44
 class TrainOnly(Callback):
     "Skip the validation phase of every epoch"
     order = TrainEvalCallback.order - 1
     def before_validate(self): raise CancelValidException()
+
+# %% ../nbs/30_train.ipynb #c5ef2dd7
+class TensorBoardLog(TensorBoardCallback):
+    "fastai's `TensorBoardCallback`, which logs nothing for a batch the method skipped"
+    def after_batch(self):
+        if self.learn.yb: super().after_batch()  # the method sets `yb`; a skipped batch has none
 
 # %% ../nbs/30_train.ipynb #7ac54de5
 def export(checkpoint, # a `last.pth`, a run folder, or a state_dict file
@@ -82,7 +89,7 @@ def run_logger(out:Path|None, main:bool=True):
         logging.captureWarnings(False)
         for h in hs: log.removeHandler(h); pyw.removeHandler(h); h.close()
 
-# %% ../nbs/30_train.ipynb #9c28a87f
+# %% ../nbs/30_train.ipynb #906a9627
 import socket, time
 try: import fcntl
 except ImportError: fcntl = None  # Windows: runs are not locked
@@ -130,7 +137,7 @@ def run_lock(out:Path, # the run folder (created when missing)
         with contextlib.suppress(FileNotFoundError): os.unlink(f)
         os.close(fd)
 
-# %% ../nbs/30_train.ipynb #8205fec5
+# %% ../nbs/30_train.ipynb #74785cce
 class RunDiverged(FloatingPointError):
     "The loss or the weights of a run stopped being finite; the message says how to go on"
 
@@ -323,11 +330,11 @@ def pretrain(out, # folder of the run: config, logs, checkpoints, exported backb
         elog = EpochLog(out/'metrics.csv' if main else None, log, state['metrics'] if state else None, table=progress)
         run_cbs = [ParamScheduler({'lr': lr_schedule(o['lr'], epochs, o['warmup_epochs'], o['schedule'])}), skip, elog,
                    Checkpoint(out/'checkpoints'/'last.pth', meta, state)]
-        if main: run_cbs.append(TensorBoardCallback(str(out), trace_model=False, log_preds=False))
+        if main: run_cbs.append(TensorBoardLog(str(out), trace_model=False, log_preds=False))
         ctx = learn.distrib_ctx(sync_bn=False) if ws > 1 else contextlib.nullcontext()
         with ctx, stops_cleanly(out, epochs, learn): learn.fit(epochs, start_epoch=start, cbs=run_cbs + list(cbs or []))
         if main:
-            if skip.skipped: log.warning(f"{len(skip.skipped)} unreadable file(s) were skipped (named above).")
+            if skip.skipped: log.warning(f"{len(skip.skipped)} unreadable file(s) were skipped (named in {out/'train.log'}).")
             path = export_backbone(learn.model.encoder, out/'exported_models', **export_info)
             done = elog.rows[-1]['epoch'] if elog.rows else start
             log.info((f"Done: {done} epochs." if done >= epochs else f"Stopped after epoch {done}/{epochs}: rerun to resume.")

@@ -230,3 +230,4 @@ def test_devices_2_on_cpu(tmp_path, digits):
     assert load_checkpoint(out/'checkpoints'/'last.pth')['epoch'] == 2
     assert len(load_checkpoint(out/'checkpoints'/'last.pth')['rng']) == 2
     assert (out/'exported_models'/'backbone.pth').exists()
+    assert not (out/'.lock').exists()   # the launching process held it; its torchrun processes did not try to take it
