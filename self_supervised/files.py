@@ -21,7 +21,7 @@ from .vision.core import MultiViewMethod
 # %% auto #0
 __all__ = ['DECODERS', 'find_images', 'load_image', 'ImageFiles', 'ImageDL', 'jpeg_frame', 'device_decodable', 'fit_tensor',
            'decode_jpegs', 'JpegBytes', 'JpegBatch', 'GPUJpegDL', 'check_decode', 'image_dls', 'default_workers',
-           'default_device', 'SkipUnreadable']
+           'default_device', 'SkipUnreadable', 'check_readable']
 
 # %% ../nbs/06_files.ipynb #2580299c
 def find_images(data) -> list:
@@ -258,7 +258,11 @@ def _why_unreadable(fn):
 class SkipUnreadable(Callback):
     "Drop the indices of unreadable files from `ImageDL` batches; warn once per file, naming it; count them"
     order = MultiViewMethod.order - 1  # before the method makes its views
-    def __init__(self, files, log=None): store_attr(); self.skipped = set()
+    def __init__(self,
+                 files, # the files of the DataLoader
+                 log=None, # a `logging.Logger` for the warnings; None: `warnings.warn`
+                 on_console:int=10): # with `log`: files named on the console; the others go to the log's files only
+        store_attr(); self.skipped = set()
     def before_batch(self):
         if len(self.yb) != 1: return
         bad, self.learn.yb = self.yb[0], ()
@@ -266,5 +270,27 @@ class SkipUnreadable(Callback):
             if i in self.skipped: continue
             self.skipped.add(i)
             msg = f"Skipped unreadable image {self.files[i]} ({_why_unreadable(self.files[i])}); training goes on without it."
-            if self.log: self.log.warning(msg)
-            else: warnings.warn(msg)
+            if not self.log: warnings.warn(msg); continue
+            n = len(self.skipped)
+            self.log.warning(msg, extra=dict(console=n <= self.on_console))  # `console`: see `self_supervised.train.run_logger`
+            if n == self.on_console + 1: self.log.info("More unreadable images: the log file names them all.", extra=dict(console=True))
+
+# %% ../nbs/06_files.ipynb #f451e809
+def _unreadable(f) -> str|None:
+    "Why image file `f` cannot be decoded as training decodes it (the file's path left out); None when it can"
+    try: load_image(f, 32); return None
+    except Exception as e: return f"{type(e).__name__}: {str(e).replace(f' {str(f)!r}', '').replace(str(f), Path(f).name)}"
+
+def check_readable(files:list, # image files (from `find_images`)
+                   data=None, # what the user passed as `data`, for the messages
+                   n:int=32) -> list: # files of the sample, spread over `files`
+    "`files`, once a sample of them decodes: none readable is a `ConfigError` naming some; more than half unreadable, a warning"
+    where = "the list passed as data" if isinstance(data, (list, tuple)) else f"'{data}'" if data is not None else "data"
+    sample = files[::max(1, len(files) // n)][:n]
+    bad = [(f, why) for f in sample if (why := _unreadable(f))]
+    eg = '; '.join(f"{Path(f).name} ({why})" for f, why in bad[:3])
+    if len(bad) == len(sample) and all(_unreadable(f) for f in set(files) - set(sample)):
+        raise ConfigError(f"None of the {len(files)} image files in {where} can be read, e.g. {eg}. Pass a folder of readable images.")
+    if len(bad) * 2 > len(sample):
+        warnings.warn(f"{len(bad)} of {len(sample)} files sampled from {where} cannot be read, e.g. {eg}; training skips every unreadable file.")
+    return files
