@@ -30,6 +30,7 @@ if [ -n "${SUITE_SMOKE:-}" ]; then
   exit 0
 fi
 step 90 throughput_cl $PY bench/throughput.py --arch resnet50 --size 224 --bs 256 --precision bf16 --channels-last --steps 10 --out $OUT/throughput_cl.json
+step 50 throughput_r18 $PY bench/throughput.py --arch resnet18 --size 224 --bs 256 --precision bf16 --channels-last --steps 10 --out $OUT/throughput_r18.json
 step 50 throughput_nchw $PY bench/throughput.py --arch resnet50 --size 224 --bs 256 --precision bf16 --steps 10 --out $OUT/throughput_nchw.json
 step 160 gpu_checks $PY bench/gpu_checks.py --data /tmp/j64 --bs 16 --workers 4 --out $OUT/gpu_checks.json
 step 70 throughput_files $PY bench/throughput.py --arch resnet50 --size 224 --bs 128 --precision bf16 --channels-last --steps 6 --files $J --loaders cpu:5,cpu:10,cpu:15 --out $OUT/throughput_files.json

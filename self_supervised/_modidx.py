@@ -470,6 +470,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                                     'self_supervised/optimizer.py'),
                                            'self_supervised.optimizer.ForeachOptimizer.step': ( 'optimizer.html#foreachoptimizer.step',
                                                                                                 'self_supervised/optimizer.py'),
+                                           'self_supervised.optimizer.ForeachOptimizer.zero_grad': ( 'optimizer.html#foreachoptimizer.zero_grad',
+                                                                                                     'self_supervised/optimizer.py'),
                                            'self_supervised.optimizer.ForeachSGD': ( 'optimizer.html#foreachsgd',
                                                                                      'self_supervised/optimizer.py'),
                                            'self_supervised.optimizer._buf': ('optimizer.html#_buf', 'self_supervised/optimizer.py'),
