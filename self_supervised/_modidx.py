@@ -390,7 +390,6 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                        'self_supervised.files._to_mode': ('files.html#_to_mode', 'self_supervised/files.py'),
                                        'self_supervised.files._tv_decoders': ('files.html#_tv_decoders', 'self_supervised/files.py'),
                                        'self_supervised.files._unreadable': ('files.html#_unreadable', 'self_supervised/files.py'),
-                                       'self_supervised.files._why_unreadable': ('files.html#_why_unreadable', 'self_supervised/files.py'),
                                        'self_supervised.files.check_decode': ('files.html#check_decode', 'self_supervised/files.py'),
                                        'self_supervised.files.check_readable': ('files.html#check_readable', 'self_supervised/files.py'),
                                        'self_supervised.files.decode_jpegs': ('files.html#decode_jpegs', 'self_supervised/files.py'),

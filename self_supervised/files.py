@@ -249,11 +249,10 @@ def default_device(local_rank:int=0) -> torch.device:
     return torch.device('cuda', local_rank)
 
 # %% ../nbs/06_files.ipynb #bc00fa99
-def _why_unreadable(fn):
-    try:
-        with Image.open(fn) as im: im.load()
-        return 'decoding failed'
-    except Exception as e: return f'{type(e).__name__}: {e}'
+def _unreadable(f) -> str|None:
+    "Why image file `f` cannot be decoded as training decodes it (the file's path left out); None when it can"
+    try: load_image(f, 32); return None
+    except Exception as e: return f"{type(e).__name__}: {str(e).replace(f' {str(f)!r}', '').replace(str(f), Path(f).name)}"
 
 class SkipUnreadable(Callback):
     "Drop the indices of unreadable files from `ImageDL` batches; warn once per file, naming it; count them"
@@ -269,18 +268,13 @@ class SkipUnreadable(Callback):
         for i in bad.tolist():
             if i in self.skipped: continue
             self.skipped.add(i)
-            msg = f"Skipped unreadable image {self.files[i]} ({_why_unreadable(self.files[i])}); training goes on without it."
+            msg = f"Skipped unreadable image {self.files[i]} ({_unreadable(self.files[i]) or 'decoding failed'}); training goes on without it."
             if not self.log: warnings.warn(msg); continue
             n = len(self.skipped)
             self.log.warning(msg, extra=dict(console=n <= self.on_console))  # `console`: see `self_supervised.train.run_logger`
             if n == self.on_console + 1: self.log.info("More unreadable images: the log file names them all.", extra=dict(console=True))
 
 # %% ../nbs/06_files.ipynb #f451e809
-def _unreadable(f) -> str|None:
-    "Why image file `f` cannot be decoded as training decodes it (the file's path left out); None when it can"
-    try: load_image(f, 32); return None
-    except Exception as e: return f"{type(e).__name__}: {str(e).replace(f' {str(f)!r}', '').replace(str(f), Path(f).name)}"
-
 def check_readable(files:list, # image files (from `find_images`)
                    data=None, # what the user passed as `data`, for the messages
                    n:int=32) -> list: # files of the sample, spread over `files`
