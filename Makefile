@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 # pytest/nbdev-test workers: 2 cores on CI
 NWORK  ?= 2
 
-.PHONY: demo test test-all sync nbs export clean-nbs bench venv
+.PHONY: demo test test-all sync nbs outputs check-outputs docs docs-check export clean-nbs bench venv
 
 venv: $(STAMP)
 
@@ -28,6 +28,29 @@ nbs: $(STAMP)
 
 test: sync nbs
 	$(PY) -m pytest -q tests
+
+# the notebooks are committed executed (they are the docs): `make outputs` runs them (or NBS="nbs/a.ipynb ...") and
+# keeps their outputs; check-outputs fails when a cell's outputs are missing or older than its source
+NBS ?=
+outputs: $(STAMP)
+	OMP_NUM_THREADS=1 $(PY) tools/run_nbs.py -n $(NWORK) $(NBS)
+	$(BIN)/nbdev-clean
+
+check-outputs: $(STAMP)
+	$(PY) tools/check_outputs.py
+
+# the site: README + the executed notebooks (not run again) + each module's API, in _docs/ (open _docs/index.html)
+DOCS_STAMP := $(VENV)/.docs-installed
+$(DOCS_STAMP): $(STAMP) pyproject.toml constraints.txt
+	$(PY) -m pip install -q -c constraints.txt -e '.[dev,docs]'
+	touch $(DOCS_STAMP)
+
+docs: $(DOCS_STAMP)
+	$(PY) tools/build_docs.py
+
+# screenshots of the home and augmentations pages in headless Chromium: not blank, pictures shown
+docs-check: docs
+	$(PY) tools/docs_check.py
 
 test-all: sync
 	OMP_NUM_THREADS=1 $(BIN)/nbdev-test nbs --n-workers $(NWORK) --flags slow --do-print --timing

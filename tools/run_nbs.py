@@ -1,0 +1,85 @@
+#!/usr/bin/env python
+"""Execute notebooks in place, top to bottom, and keep their outputs: they are the documentation a reader sees on
+GitHub, in Jupyter and on the site (`make docs`). Every cell that ran is stamped with a hash of its source (`src_hash`
+in the cell's metadata, kept by nbdev-clean), so that `tools/check_outputs.py` finds outputs that are missing or stale.
+Cells flagged `#| slow` or `#| notest` are not run here (`make test-all` runs them) and keep no outputs.
+
+usage: python tools/run_nbs.py [-n WORKERS] [NOTEBOOK ...]     (default: every notebook in nbs/); then `nbdev-clean`
+"""
+import argparse, hashlib, json, os, sys, time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+SKIP_FLAGS = ['notest', 'slow']
+# figures at 60 dpi as plain PNG (not retina): pictures a reader can see, a few tens of kB each
+SETUP = "import matplotlib as _mpl; _mpl.rcParams['figure.dpi'] = 60\n%config InlineBackend.figure_formats = ['png']"
+MAX_STREAM = 4000  # characters of a long log kept: its start and its end
+MAX_PNG = 80_000  # bytes of base64: a larger PNG (a photo) is stored as a JPEG when that is smaller
+
+def _small_picture(data:dict) -> dict:
+    "`data` of a display output with a large PNG replaced by a JPEG (quality 80) when that is smaller"
+    png = data.get('image/png')
+    if not png or len(png) <= MAX_PNG: return data
+    import base64, io
+    from PIL import Image
+    buf = io.BytesIO()
+    Image.open(io.BytesIO(base64.b64decode(png))).convert('RGB').save(buf, 'JPEG', quality=80)
+    jpg = base64.b64encode(buf.getvalue()).decode()
+    if len(jpg) >= len(png): return data
+    return {('image/jpeg' if k == 'image/png' else k): (jpg if k == 'image/png' else v) for k, v in data.items()}
+
+def src_hash(source) -> str:
+    "The hash a cell's outputs are stamped with: of its source as stored in the notebook"
+    return hashlib.sha1(''.join(source).encode()).hexdigest()[:16]
+
+def _trim(text:str) -> str:
+    if len(text) <= MAX_STREAM: return text
+    h = MAX_STREAM // 2
+    return text[:h] + f"\n[... {len(text) - MAX_STREAM} characters of log left out ...]\n" + text[-h:]
+
+def run_nb(fn:str) -> tuple:
+    "Run notebook `fn` (skipping slow cells) and write it back with its outputs; `(fn, ok, seconds, error)`"
+    from fastcore.nbio import write_nb
+    from execnb.shell import CaptureShell
+    from fastcore.xtras import working_directory
+    from nbdev.process import NBProcessor
+    from nbdev.test import _skip_cell
+    fn, t0 = Path(fn).resolve(), time.time()
+    nb = NBProcessor(fn, rm_directives=False, process=True).nb
+    skip, ran = _skip_cell(nb, SKIP_FLAGS), set()
+    os.environ['IN_TEST'] = '1'
+    k = CaptureShell(fn)
+    try:
+        with working_directory(fn.parent):
+            k.run(SETUP)
+            k.run_all(nb, exc_stop=True, preproc=skip, postproc=lambda c: ran.add(c.id))
+    except Exception:
+        return str(fn), False, time.time() - t0, k.prettytb(fname=fn) or 'failed'
+    write_nb(nb, fn)
+    d = json.loads(fn.read_text())
+    for c in d['cells']:
+        if c['cell_type'] != 'code': continue
+        if c.get('id') in ran:
+            c['metadata']['src_hash'] = src_hash(c['source'])
+            for o in c.get('outputs', []):
+                if o.get('output_type') == 'stream': o['text'] = _trim(''.join(o['text']))
+                if 'data' in o: o['data'] = _small_picture(o['data'])
+        else: c['outputs'], _ = [], c['metadata'].pop('src_hash', None)
+    fn.write_text(json.dumps(d, indent=1, ensure_ascii=False) + '\n')
+    return str(fn), True, time.time() - t0, None
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument('nbs', nargs='*', help='notebooks (default: nbs/*.ipynb)')
+    p.add_argument('-n', '--workers', type=int, default=2)
+    a = p.parse_args()
+    root = Path(__file__).resolve().parent.parent
+    nbs = a.nbs or sorted(str(f) for f in (root/'nbs').glob('*.ipynb'))
+    failed = []
+    with ProcessPoolExecutor(a.workers) as ex:
+        for fn, ok, secs, err in ex.map(run_nb, nbs):
+            print(f"{'ran' if ok else 'FAILED'} {Path(fn).name} in {secs:.0f} s", flush=True)
+            if not ok: failed.append(fn); sys.stderr.write(err + '\n')
+    if failed: sys.exit(f"{len(failed)} notebook(s) failed and were left as they were: {', '.join(Path(f).name for f in failed)}")
+
+if __name__ == '__main__': main()
