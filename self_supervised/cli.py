@@ -16,7 +16,7 @@ from .evaluation import embed, labels_from_folders, evaluate_features, knn_accur
 from .config import ConfigError, OPTIM_ARGS, SMALL_IMAGE_MAX, get_method, list_methods
 from .config import resolve_config, resolve_transforms, merge_args, norm_stats, method_aug_pipelines
 from .files import find_images, load_image, ImageFiles, ImageDL, default_workers, default_device
-from .train import pretrain, export
+from .train import pretrain, export, build_encoder
 from .checkpoint import load_checkpoint, load_backbone, backbone_config, load_body, encoder_from_config
 from .checkpoint import checkpoint_meta, weights_file
 
@@ -67,7 +67,7 @@ def load_encoder(checkpoint) -> tuple:
         raise ConfigError(f"'{p}' does not say how to build its encoder: export it first (self-supervised export checkpoint={p} model=<name>).")
     c = meta['encoder']
     enc = encoder_from_config(c)
-    load_body(enc.body, sd)
+    load_body(enc.body, sd, meta.get('backbone', 'encoder'))
     return enc, dict(c, **meta.get('export_info', {}))
 
 # %% ../nbs/31_cli.ipynb #2ca113a0
@@ -185,7 +185,7 @@ def save_aug_views(data=None, # folder of images or list of files; None: the dem
         if len(ims) == n: break
     import matplotlib.pyplot as plt
     torch.manual_seed(seed)
-    axs = show_augs(method_aug_pipelines(cfg), torch.stack(ims), n=len(ims))
+    axs = show_augs(method_aug_pipelines(cfg, build_encoder(cfg).patch_size), torch.stack(ims), n=len(ims))
     fig = axs[0, 0].figure
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=80, bbox_inches='tight'); plt.close(fig)
