@@ -169,6 +169,7 @@ def save_aug_views(data=None, # folder of images or list of files; None: the dem
                    out='views.png', # PNG file to write
                    n:int=8, # number of images (rows)
                    method:str='simclr', # the method whose views to show
+                   model:str='resnet18', # the encoder, as for `pretrain` (a transformer's patch size rounds the views' sides)
                    size:int|None=None, # image side, as for `pretrain`
                    model_args:dict|None=None, # as for `pretrain` (n_in)
                    transform_args:dict|None=None, # as for `pretrain`
@@ -176,7 +177,7 @@ def save_aug_views(data=None, # folder of images or list of files; None: the dem
     "Write a PNG grid of `n` images of `data` with the views `method` makes of them (columns: image, view 1, view 2, ...)"
     files = find_images(data)
     if len(files) < 2: raise ConfigError(f"show-augs needs at least 2 images, '{data}' has {len(files)}.")
-    cfg = resolve_config(files, data, method=method, batch_size=2, size=size, transform_args=transform_args, model_args=model_args)
+    cfg = resolve_config(files, data, model=model, method=method, batch_size=2, size=size, transform_args=transform_args, model_args=model_args)
     n_in, size = cfg['model_args']['n_in'], cfg['size']
     ims = []
     for f in files[::max(1, len(files) // n)]:
