@@ -30,11 +30,13 @@ if [ -n "${SUITE_SMOKE:-}" ]; then
   exit 0
 fi
 step 90 throughput_cl $PY bench/throughput.py --arch resnet50 --size 224 --bs 256 --precision bf16 --channels-last --steps 10 --out $OUT/throughput_cl.json
+step 50 throughput_r18 $PY bench/throughput.py --arch resnet18 --size 224 --bs 256 --precision bf16 --channels-last --steps 10 --out $OUT/throughput_r18.json
 step 50 throughput_nchw $PY bench/throughput.py --arch resnet50 --size 224 --bs 256 --precision bf16 --steps 10 --out $OUT/throughput_nchw.json
 step 160 gpu_checks $PY bench/gpu_checks.py --data /tmp/j64 --bs 16 --workers 4 --out $OUT/gpu_checks.json
 step 70 throughput_files $PY bench/throughput.py --arch resnet50 --size 224 --bs 128 --precision bf16 --channels-last --steps 6 --files $J --loaders cpu:5,cpu:10,cpu:15 --out $OUT/throughput_files.json
-step 150 loaders_resnet50 $PY bench/throughput.py --arch resnet50 --size 224 --bs 256 --precision bf16 --channels-last --steps 4 --files $J --copies 4 --loaders cpu:6,cpu:14,gpu:2,gpu:4 --out $OUT/loaders_resnet50.json
-step 120 loaders_resnet18 $PY bench/throughput.py --arch resnet18 --size 224 --bs 256 --precision bf16 --channels-last --steps 4 --files $J --copies 4 --loaders cpu:14,gpu:2,gpu:4 --out $OUT/loaders_resnet18.json
+step 90 gpu_decode $PY bench/gpu_decode_check.py
+step 130 loaders_resnet50 $PY bench/throughput.py --arch resnet50 --size 224 --bs 256 --precision bf16 --channels-last --steps 4 --files $J --copies 4 --loaders cpu:6,cpu:14,gpu:2,gpu:4 --out $OUT/loaders_resnet50.json
+step 100 loaders_resnet18 $PY bench/throughput.py --arch resnet18 --size 224 --bs 256 --precision bf16 --channels-last --steps 4 --files $J --copies 4 --loaders cpu:14,gpu:2,gpu:4 --out $OUT/loaders_resnet18.json
 step 60 loader $PY bench/loader.py --n 1024 --bs 128 --batches 6 --workers 0,4,8 --gpu-workers 0,2,4 --repeats 1 --out $OUT/loader_gpu.json
 step 80 max_batch $PY bench/max_batch.py --start 128 --tol 0.05 --out $OUT/max_batch.json
 echo "suite done at $(date +%T)"

@@ -16,10 +16,11 @@ and `after_batch`'s float conversion, a CUDA sync at the end; the best of `--rep
   - PIL + draft: `self_supervised.files.image_dls` as it is (`load_image`: JPEG DCT scaling to >= size, bicubic fit)
   - decode_jpeg (cpu): the same `ImageDL` over `TVImageFiles`: `torchvision.io.decode_jpeg` at full size in the
     workers, then the same geometry as `load_image` (center square crop, antialiased bicubic resize, `fit_tensor`)
-  - decode_jpeg (cuda), only where a GPU is: `GPUJpegDL` over `JpegBytes`; workers only read the bytes (and decode
-    on the CPU, with `load_image`, the files the GPU cannot take: not JPEG, gray/CMYK/12-bit/arithmetic JPEG, no
-    frame header); the main process decodes each batch with one batched `decode_jpeg(list, device='cuda')` and fits
-    every image on the GPU (`decode_jpegs`). `--batched-cpu` also times that path with device='cpu'.
+  - decode_jpeg (cuda), only where a GPU is: `image_dls(..., decode='gpu')`, the library's `GPUJpegDL` over `JpegBytes`
+    (`self_supervised.files`); workers only read the bytes (and decode on the CPU, with `load_image`, the files the GPU
+    cannot take: not JPEG, gray/CMYK/12-bit/arithmetic JPEG, no frame header); the main process decodes each batch with
+    one batched `decode_jpeg(list, device='cuda')` and fits every image on the GPU (`decode_jpegs`). `--batched-cpu`
+    also times that path with device='cpu'.
 Also: images/s of ONE process (one thread) reading bytes / PIL+draft / decode_jpeg+fit / decode_jpeg alone, no
 DataLoader (divide a GPU's rate by it to size the workers); the mean abs difference (uint8 levels) of every decoder's
 224 px images against `load_image`'s; and where odd files (gray, CMYK, progressive, PNG, corrupt, truncated, not an
@@ -30,14 +31,15 @@ Needs fastai, torchvision and scikit-learn (scikit-image optional); not mlxtend.
 """
 from __future__ import annotations
 import argparse, hashlib, io, json, os, platform, sys, time, warnings
-from collections import Counter
 from pathlib import Path
-import numpy as np, torch, torch.nn.functional as F, torchvision
+import numpy as np, torch, torchvision
 from PIL import Image, ImageOps
 from torchvision.io import decode_jpeg, read_file, ImageReadMode
 from self_supervised.files import load_image, ImageFiles, ImageDL, image_dls
+from self_supervised.files import fit_tensor, device_decodable, decode_jpegs, JpegBytes, GPUJpegDL  # the library's batched (GPU) decoding
 
-# torchvision 0.29 deprecates its image decoders in favour of TorchCodec (a warning on every call); 0.26 does not
+# torchvision 0.29 deprecates its image decoders in favour of TorchCodec (a warning on every call); 0.26 does not.
+# The library silences it where it calls them; this covers the bench's own per-file calls
 warnings.filterwarnings('ignore', message='.*image decoding and encoding capabilities of TorchVision are deprecated.*')
 
 HERE = Path(__file__).parent
@@ -116,20 +118,8 @@ def make_odd_files(photo):
     return out
 
 # ------------------------------------------------------------------------------------- torchvision decoding, same geometry
-def fit_tensor(im, size):
-    "Center-crop `im` (C,H,W uint8) to the aspect of `size` (int or (h, w)) and resize it there, antialiased bicubic: `load_image`'s geometry"
-    th, tw = (size, size) if isinstance(size, int) else tuple(size)
-    h, w = im.shape[-2:]
-    if w * th > h * tw: ch, cw = h, max(1, round(h * tw / th))
-    else: ch, cw = max(1, round(w * th / tw)), w
-    top, left = (h - ch) // 2, (w - cw) // 2
-    x = im[None, :, top:top + ch, left:left + cw]
-    if x.device.type == 'cpu':  # uint8 kernel on the CPU (rounds and clamps itself)
-        return F.interpolate(x, size=(th, tw), mode='bicubic', antialias=True)[0]
-    return F.interpolate(x.float(), size=(th, tw), mode='bicubic', antialias=True)[0].round_().clamp_(0, 255).byte()
-
 def tv_load(fn, size, n_in=3):
-    "`load_image` with torchvision: `decode_jpeg` (full size, CPU) then `fit_tensor`"
+    "`load_image` with torchvision: `decode_jpeg` (full size, CPU) then the library's `fit_tensor` (`load_image`'s geometry)"
     return fit_tensor(decode_jpeg(read_file(str(fn)), mode=ImageReadMode.GRAY if n_in == 1 else ImageReadMode.RGB), size)
 
 class TVImageFiles(ImageFiles):
@@ -140,107 +130,8 @@ class TVImageFiles(ImageFiles):
             except Exception: pass
         return None, i
 
-# ------------------------------------------------------------------------ batched decoding on the device (GPU), fallbacks
-_SOF_OK = {0xC0, 0xC1, 0xC2}  # baseline, extended, progressive Huffman
-_SOF_OTHER = {0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}  # lossless, hierarchical, arithmetic
-
-def jpeg_frame(data: bytes):
-    "`(precision, height, width, components)` of the JPEG frame header in `data`, or a reason string why there is none usable"
-    if data[:3] != b'\xff\xd8\xff': return 'not a JPEG'
-    i, n = 2, len(data)
-    while i + 4 <= n:
-        if data[i] != 0xFF: return 'no JPEG frame header (corrupt)'
-        m = data[i + 1]
-        if m == 0xFF: i += 1; continue  # fill byte
-        if m == 0x01 or 0xD0 <= m <= 0xD8: i += 2; continue  # markers without a length
-        if m in _SOF_OTHER: return f'JPEG frame type 0x{m:02X} (lossless/hierarchical/arithmetic)'
-        if m == 0xDA or m == 0xD9: return 'no JPEG frame header (corrupt)'
-        if m in _SOF_OK:
-            if i + 10 > n: break
-            return data[i + 4], int.from_bytes(data[i + 5:i + 7], 'big'), int.from_bytes(data[i + 7:i + 9], 'big'), data[i + 9]
-        i += 2 + int.from_bytes(data[i + 2:i + 4], 'big')
-    return 'no JPEG frame header (corrupt)'
-
-def device_decodable(data: bytes, n_in=3):
-    "None if `decode_jpeg(device='cuda')` takes `data` to `n_in` channels as `load_image` would, else why not"
-    f = jpeg_frame(data)
-    if isinstance(f, str): return f
-    p, h, w, c = f
-    if p != 8: return f'{p}-bit JPEG'
-    if h == 0 or w == 0: return 'JPEG without its size in the frame header'
-    if c == 3 or (c == 1 and n_in == 1): return None
-    return {1: 'gray JPEG (1 component)', 4: 'CMYK/YCCK JPEG (4 components)'}.get(c, f'JPEG with {c} components')
-
-class JpegBytes(ImageFiles):
-    "Items for `GPUJpegDL`: `(JPEG bytes 1-d uint8, i, None)`, or, for files the device cannot take, `(load_image(...) or None, i, reason)`"
-    def __getitem__(self, i):
-        fn = self.files[i]
-        try: data = Path(fn).read_bytes()
-        except Exception as e: return None, i, f'unreadable ({type(e).__name__})'
-        why = device_decodable(data, self.n_in)
-        if why is None: return torch.frombuffer(bytearray(data), dtype=torch.uint8), i, None
-        try: return load_image(fn, self.size, self.n_in), i, why
-        except Exception: return None, i, why
-
-class JpegBatch:
-    "A batch as workers hand it over: JPEG bytes (concatenated) to decode on the device, plus images the workers decoded on the CPU. Not a tensor or tuple, so fastai's `to_device` leaves it on the CPU"
-    def __init__(self, data, lengths, jpeg_idx, images, image_idx, reasons):
-        self.data, self.lengths, self.jpeg_idx, self.images, self.image_idx, self.reasons = data, lengths, jpeg_idx, images, image_idx, reasons
-    def jpegs(self): return list(torch.split(self.data, self.lengths.tolist())) if len(self.lengths) else []
-
-def decode_jpegs(datas, size, n_in=3, device='cuda'):
-    "Decode JPEG bytes `datas` (1-d uint8 CPU tensors) on `device`, batched, each fit to `size` like `load_image`: `(uint8 (k,n_in,h,w) on device, positions that failed)`"
-    mode = ImageReadMode.GRAY if n_in == 1 else ImageReadMode.RGB
-    th, tw = (size, size) if isinstance(size, int) else tuple(size)
-    if not datas: return torch.zeros(0, n_in, th, tw, dtype=torch.uint8, device=device), []
-    try: ims = decode_jpeg(list(datas), mode=mode, device=device)
-    except Exception:  # one bad file fails the whole call: decode one by one
-        ims = []
-        for d in datas:
-            try: ims.append(decode_jpeg(d, mode=mode, device=device))
-            except Exception: ims.append(None)
-    failed = [k for k, im in enumerate(ims) if im is None]
-    out = [fit_tensor(im, size) for im in ims if im is not None]
-    return (torch.stack(out) if out else torch.zeros(0, n_in, th, tw, dtype=torch.uint8, device=device)), failed
-
-class GPUJpegDL(ImageDL):
-    """`ImageDL` whose workers only read JPEG bytes (`JpegBytes`); `after_batch` decodes the batch on `self.device` (`decode_jpegs`).
-    Files the device cannot take are decoded on the CPU with `load_image` (in the workers, or here when the device fails
-    on a file), counted in `self.counts` by route (files by reason in `self.fallbacks`), one warning per reason; batches are `(float images, bad indices)`"""
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.counts, self.fallbacks = Counter(), {}
-    def do_batch(self, b):  # in the workers
-        ds, jp = self.dataset, [(x, i) for x, i, why in b if why is None and x is not None]
-        cpu = [(x, i, why) for x, i, why in b if why is not None and x is not None]
-        bad = [i for x, i, why in b if x is None]
-        lengths = torch.tensor([len(x) for x, _ in jp], dtype=torch.long)
-        data = torch.cat([x for x, _ in jp]) if jp else torch.zeros(0, dtype=torch.uint8)
-        ims = torch.stack([x for x, _, _ in cpu]) if cpu else torch.zeros(0, ds.n_in, ds.size, ds.size, dtype=torch.uint8)
-        reasons = [(i, why) for _, i, why in b if why is not None]
-        return JpegBatch(data, lengths, [i for _, i in jp], ims, [i for _, i, _ in cpu], reasons), torch.tensor(bad, dtype=torch.long)
-    def _note(self, i, why):
-        if why not in self.fallbacks: warnings.warn(f"Decoding on the CPU ({why}), e.g. {self.dataset.files[i]}; counted in .counts")
-        self.fallbacks.setdefault(why, set()).add(i)
-        self.counts[f'cpu: {why}'] += 1
-    def after_batch(self, b):  # in the main process
-        jb, bad = b
-        dev, ds = self.device or torch.device('cpu'), self.dataset
-        x, failed = decode_jpegs(jb.jpegs(), ds.size, ds.n_in, dev)
-        self.counts['device'] += len(jb.jpeg_idx) - len(failed)
-        redo, bad = [], bad.tolist()
-        for k in failed:
-            i = jb.jpeg_idx[k]
-            try: redo.append(load_image(ds.files[i], ds.size, ds.n_in)); self._note(i, 'the device failed on it')
-            except Exception: bad.append(i)
-        for i, why in jb.reasons:
-            if i in jb.image_idx: self._note(i, why)  # the others are unreadable: already in `bad`
-        self.counts['unreadable'] += len(bad)
-        parts = [x, jb.images.to(dev, non_blocking=True)] + ([torch.stack(redo).to(dev)] if redo else [])
-        return torch.cat(parts).float().div_(255), torch.tensor(bad, dtype=torch.long, device=dev)
-
 def train_dl(ds, bs, workers, device, cls=ImageDL):
-    "The train loader `image_dls` makes, over another dataset / loader class"
+    "The train loader `image_dls` makes, over another dataset / loader class (for `TVImageFiles`)"
     dev = torch.device(device)
     return cls(ds, shuffle=True, drop_last=True, bs=bs, num_workers=workers, pin_memory=dev.type == 'cuda', device=dev)
 
@@ -309,7 +200,7 @@ def odd_files_check(odd, size, n_in, device):
             x, bad = next(iter(dl))
             why = device_decodable(Path(fn).read_bytes(), n_in)
             if 1 in bad.tolist(): route = f'unreadable ({why or "the device and load_image failed"})'
-            elif dl.counts.get('cpu: the device failed on it'): route = 'cpu: the device failed on it'
+            elif dl.fallbacks.get('the GPU failed to decode it'): route = 'cpu: the GPU failed to decode it'
             else: route = f'cpu: {why}' if why else 'device'
             try: ref = load_image(fn, size, n_in)
             except Exception as e: ref = None; pil = f'load_image fails ({type(e).__name__})'
@@ -375,8 +266,8 @@ def main():
     if a.batched_cpu: batched.append('cpu')
     for bdev in batched:
         for w in gpu_workers:
-            dl = row('decode_jpegs (batched)', bdev, w, train_dl(JpegBytes(cycled(need(w)), a.size, n_in), a.bs, w, bdev, GPUJpegDL))
-            rows[-1]['routes'] = dict(dl.counts)
+            dl = row('decode_jpegs (batched)', bdev, w, image_dls(cycled(need(w)), size=a.size, n_in=n_in, bs=a.bs, num_workers=w, device=bdev, decode='gpu').train)
+            rows[-1]['routes'] = dict(dl.counts, **{f'cpu: {k}': v for k, v in dl.fallbacks.items()})
 
     print('one process, one thread, no DataLoader:')
     single = one_process_rates(files[:a.single], a.size, n_in, a.repeats)

@@ -84,7 +84,7 @@ def main():
     torch.manual_seed(0)
     ds = [(o,) for o in x]
     dls = DataLoaders(DataLoader(ds, bs=a.bs, shuffle=True, drop_last=True, after_batch=lambda b: tuple(o.float() / 255 for o in b),
-                                 num_workers=4 if dev == 'cuda' else 0),  # collating 224 px batches takes time: in workers, as pretrain does
+                                 num_workers=4 if dev == 'cuda' else 0, pin_memory=dev == 'cuda'),  # collated in workers, pinned: as pretrain's loader
                       DataLoader(ds[:a.bs], bs=a.bs), device=dev)
     timer, elog = StepTimer(), EpochLog()
     learn = Learner(dls, make_model(), loss_func=noop, cbs=[SimCLR(augs, temp=0.1), timer, elog], opt_func=opt_func('adamw'), lr=1e-3, wd=1e-2)

@@ -14,6 +14,7 @@ from fastcore.foundation import L
 from fastai.callback.core import Callback
 from fastai.callback.progress import ProgressCallback
 from fastai.distributed import DistributedDL
+from torch.utils.tensorboard import SummaryWriter
 from .layers import create_encoder, Encoder
 import self_supervised.distributed as ssd
 
@@ -27,10 +28,13 @@ def _atomic_write(path, write, pause:float=0):
     "Call `write(file)` on a temporary file beside `path`, then rename it to `path` (readers never see half a file)"
     path = Path(path)
     tmp = path.with_name(f'.{path.name}.tmp')
-    with open(tmp, 'wb') as f:
-        write(f); f.flush(); os.fsync(f.fileno())
-    if pause: time.sleep(pause)  # between write and rename: lets tests kill a process in the middle of a save
-    os.replace(tmp, path)
+    try:
+        with open(tmp, 'wb') as f:
+            write(f); f.flush(); os.fsync(f.fileno())
+        if pause: time.sleep(pause)  # between write and rename: lets tests kill a process in the middle of a save
+        os.replace(tmp, path)
+    except BaseException:  # an error or Ctrl-C: no temporary file left behind
+        tmp.unlink(missing_ok=True); raise
 
 def write_text_atomic(path, text:str): _atomic_write(path, lambda f: f.write(text.encode()))
 
@@ -94,8 +98,8 @@ class EpochLog(Callback):
         self.run_wait, self.run_secs, self.run_waits = self.run_wait + wait * secs, self.run_secs + secs, self.run_waits + self.waits
         if ssd.rank() != 0: return
         if self.path: write_text_atomic(self.path, _csv(self.rows))
-        tb = getattr(self.learn, 'tensor_board', None)
-        if getattr(tb, 'writer', None) is not None: tb.writer.add_scalar('data_wait', row['data_wait'], self.train_iter)
+        for tb in self.learn.cbs.filter(lambda c: isinstance(getattr(c, 'writer', None), SummaryWriter)):  # fastai's TensorBoard callbacks
+            tb.writer.add_scalar('data_wait', row['data_wait'], self.train_iter)
         line = (f"epoch {row['epoch']}/{self.n_epoch}  train_loss {row['train_loss']:.4f}  lr {row['lr']:.2e}  "
                 f"{row['seconds']:.1f}s  data_wait {row['data_wait']:.2f}" + (f"  unreadable files {row['unreadable']}" if row['unreadable'] else ''))
         self._say(line, console=not self.table)
@@ -104,7 +108,7 @@ class EpochLog(Callback):
             self._say(f"Training waited for batches {self.run_wait / self.run_secs:.0%} of the time (data_wait above "
                       f"{self.slow_data}): decoding images is the bottleneck. Give it more workers (num_workers, now "
                       f"{_workers(self.dls.train)}), store the images smaller (about 1.5x the training size on the short "
-                      "side), or decode JPEGs on the GPU.", warn=True)
+                      "side), or decode JPEGs on the GPU (decode='gpu').", warn=True)
     def _say(self, msg, console=True, warn=False):
         if self.log: (self.log.warning if warn else self.log.info)(msg, extra=dict(console=console))
         else: print(msg)
@@ -186,6 +190,11 @@ class Checkpoint(Callback):
         self.learn.train_iter = s['train_iter']
         if s.get('scaler') and getattr(self.learn, 'scaler', None) is not None: self.learn.scaler.load_state_dict(s['scaler'])
     def before_train(self): self.trained = True
+    def after_train(self):
+        "A model that diverged is not saved: its weights are checked before anything of the epoch is written"
+        bad = [n for n, v in ssd.unwrap(self.model).state_dict().items() if v.is_floating_point() and not torch.isfinite(v).all()]
+        if bad: raise FloatingPointError(f"The weights are not finite after epoch {self.epoch + 1} ({len(bad)} tensors, e.g. {bad[0]}): "
+                                         f"the model diverged; '{self.path}' keeps the epoch before. Lower the learning rate.")
     def after_epoch(self):
         if not self.trained: return
         self.trained = False

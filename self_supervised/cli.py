@@ -4,7 +4,9 @@
 
 # %% ../nbs/31_cli.ipynb #376b0caa
 from __future__ import annotations
-import ast, inspect, json, sys, warnings
+import ast, contextlib, inspect, json, sys, traceback, warnings
+# fastai's import decorates functions with `torch.jit.script`, which torch deprecates: a warning the user can do nothing about
+warnings.filterwarnings('ignore', message=r'`torch\.jit\.script` is deprecated', category=FutureWarning)
 from pathlib import Path
 import numpy as np
 import torch
@@ -15,8 +17,8 @@ from .augmentations import show_augs
 from .evaluation import embed, labels_from_folders, evaluate_features, knn_accuracy
 from .config import ConfigError, OPTIM_ARGS, SMALL_IMAGE_MAX, get_method, list_methods
 from .config import resolve_config, resolve_transforms, merge_args, norm_stats, method_aug_pipelines
-from .files import find_images, load_image, ImageFiles, ImageDL, default_workers, default_device
-from .train import pretrain, export, build_encoder
+from .files import find_images, check_readable, load_image, ImageFiles, ImageDL, default_workers, default_device
+from .train import pretrain, export, build_encoder, RunDiverged, RunInterrupted
 from .checkpoint import load_checkpoint, load_backbone, backbone_config, load_body, encoder_from_config
 from .checkpoint import checkpoint_meta, weights_file
 
@@ -108,7 +110,7 @@ def embed_folder(data, # folder of images (searched recursively) or list of file
     out = Path(out)
     if out.suffix not in ('.npy', '.csv'): raise ConfigError(f"out must end in .npy or .csv, not {out.name!r}.")
     enc, info = load_encoder(checkpoint)
-    files = find_images(data)
+    files = check_readable(find_images(data), data)
     size = size or info.get('image_size')
     if not size: raise ConfigError("This checkpoint does not record its image size: pass size=<pixels>.")
     feats, kept, _ = embed_files(enc.to(default_device()), files, size, norm_stats(info.get('normalize'), enc.config['n_in']),
@@ -175,7 +177,7 @@ def save_aug_views(data=None, # folder of images or list of files; None: the dem
                    transform_args:dict|None=None, # as for `pretrain`
                    seed:int=0): # random seed of the views
     "Write a PNG grid of `n` images of `data` with the views `method` makes of them (columns: image, view 1, view 2, ...)"
-    files = find_images(data)
+    files = check_readable(find_images(data), data)
     if len(files) < 2: raise ConfigError(f"show-augs needs at least 2 images, '{data}' has {len(files)}.")
     cfg = resolve_config(files, data, model=model, method=method, batch_size=2, size=size, transform_args=transform_args, model_args=model_args)
     n_in, size = cfg['model_args']['n_in'], cfg['size']
@@ -238,27 +240,53 @@ def command_help(name:str, # a subcommand
 
 def usage() -> str:
     cmds = '\n'.join(f"  {k:<10} {inspect.getdoc(f).splitlines()[0]}" for k, f in COMMANDS.items())
-    return (f"usage: self-supervised <command> key=value ...\n\ncommands:\n{cmds}\n\nmethods (pretrain method=<name>): "
-            f"{', '.join(list_methods())}\n\n`self-supervised <command> --help` lists its keys.")
+    return (f"usage: self-supervised <command> key=value ... [--debug]\n\ncommands:\n{cmds}\n\nmethods (pretrain method=<name>): "
+            f"{', '.join(list_methods())}\n\n`self-supervised <command> --help` lists its keys; --debug prints the traceback of an error.")
+
+@contextlib.contextmanager
+def _one_line_warnings():
+    "Show warnings as `warning: <message>`, without the file, line and source line Python adds"
+    fmt, show = warnings.formatwarning, warnings.showwarning
+    warnings.formatwarning = lambda message, *args, **kwargs: f"warning: {message}"  # what `train.log` gets
+    warnings.showwarning = lambda message, *args, **kwargs: print(f"warning: {message}", file=sys.stderr)
+    try: yield
+    finally: warnings.formatwarning, warnings.showwarning = fmt, show
+
+def _report(e:BaseException, quiet:bool=False, debug:bool=False) -> int:
+    "Print what ended a command, in one line (a bug: two, the second says where its traceback is); returns the exit status"
+    if isinstance(e, KeyboardInterrupt):  # `RunInterrupted` says where the run stopped and how it resumes
+        if not quiet: print(str(e) if isinstance(e, RunInterrupted) else 'Interrupted.', file=sys.stderr)
+        return 130
+    if debug: traceback.print_exception(e)
+    if isinstance(e, (ConfigError, FileNotFoundError)): print(f"error: {e}", file=sys.stderr); return 2
+    if isinstance(e, RunDiverged): print(f"error: {e}", file=sys.stderr); return 1
+    print(f"error: {type(e).__name__}: {(str(e).strip().splitlines() or [''])[0]}", file=sys.stderr)
+    if not debug:
+        log = getattr(e, 'train_log', None)
+        print(f"Its traceback is in {log}; --debug prints it here." if log else "--debug prints its traceback.", file=sys.stderr)
+    return 1
 
 def main(argv:list|None=None) -> int:
     "Entry point of the `self-supervised` command; returns the exit status"
     argv = sys.argv[1:] if argv is None else list(argv)
+    debug = '--debug' in argv
+    argv = [a for a in argv if a != '--debug']
     if not argv or argv[0] in ('-h', '--help', 'help'): print(usage()); return 0
     name, args = argv[0], argv[1:]
     if name not in COMMANDS:
         print(f"error: unknown command {name!r}\n\n{usage()}", file=sys.stderr); return 2
     if any(a in ('-h', '--help') for a in args): print(command_help(name, [a for a in args if a not in ('-h', '--help')])); return 0
     f = COMMANDS[name]
+    kj = [a for a in args if a.startswith('--kwargs-json=')]  # the torchrun relaunch of `pretrain(devices=N)`
     try:
-        kj = [a for a in args if a.startswith('--kwargs-json=')]  # the torchrun relaunch of `pretrain(devices=N)`
-        if kj: kw = json.loads(Path(kj[0].split('=', 1)[1]).read_text())
-        else: kw = parse_args(args, [k for k in inspect.signature(f).parameters if k != 'cbs'])
-        missing = [k for k, p in inspect.signature(f).parameters.items() if p.default is inspect.Parameter.empty and k not in kw]
-        if missing: raise ConfigError(f"{name} needs {', '.join(f'{k}=...' for k in missing)} (see self-supervised {name} --help).")
-        f(**kw)
-    except (ConfigError, FileNotFoundError) as e:
-        print(f"error: {e}", file=sys.stderr); return 2
+        with (contextlib.nullcontext() if debug else _one_line_warnings()):
+            if kj: kw = json.loads(Path(kj[0].split('=', 1)[1]).read_text())
+            else: kw = parse_args(args, [k for k in inspect.signature(f).parameters if k != 'cbs'])
+            missing = [k for k, p in inspect.signature(f).parameters.items() if p.default is inspect.Parameter.empty and k not in kw]
+            if missing: raise ConfigError(f"{name} needs {', '.join(f'{k}=...' for k in missing)} (see self-supervised {name} --help).")
+            f(**kw)
+    except Exception as e: return _report(e, debug=debug)
+    except KeyboardInterrupt as e: return _report(e, quiet=bool(kj))  # under torchrun: the process the user started says it
     return 0
 
 # %% ../nbs/31_cli.ipynb #73e358e7

@@ -331,7 +331,9 @@ def _diff(old:dict, new:dict, prefix=''):
     return out
 
 def check_out(out:Path, cfg:dict, resume:bool=True, overwrite:bool=False):
-    "The checkpoint to resume from (None: start anew), or a `ConfigError` when `out` holds a different run"
+    "The checkpoint to resume from (None: start anew), or a `ConfigError` when `out` holds a different run or is no folder"
+    f = next((p for p in (out, *out.parents) if p.exists() and not p.is_dir()), None)
+    if f is not None: raise ConfigError(f"out '{out}' cannot be a run folder: '{f}' is a file. Pass a folder (a new one, or a run's).")
     cfg_file, ckpt = out/'config.json', out/'checkpoints'/'last.pth'
     if not cfg_file.exists() or overwrite: return None
     try: old = json.loads(cfg_file.read_text())

@@ -4,10 +4,11 @@
 
 # %% ../nbs/06_files.ipynb #981fd37c
 from __future__ import annotations
-import os, warnings
+import contextlib, io, os, warnings
+from collections import Counter
 from pathlib import Path
 import numpy as np
-import torch
+import torch, torch.nn.functional as F
 from PIL import Image, ImageOps
 from fastcore.basics import store_attr
 from fastai.data.load import DataLoader
@@ -18,8 +19,9 @@ from .config import ConfigError
 from .vision.core import MultiViewMethod
 
 # %% auto #0
-__all__ = ['find_images', 'load_image', 'ImageFiles', 'ImageDL', 'image_dls', 'default_workers', 'default_device',
-           'SkipUnreadable']
+__all__ = ['DECODERS', 'find_images', 'load_image', 'ImageFiles', 'ImageDL', 'jpeg_frame', 'device_decodable', 'fit_tensor',
+           'decode_jpegs', 'JpegBytes', 'JpegBatch', 'GPUJpegDL', 'check_decode', 'image_dls', 'default_workers',
+           'default_device', 'SkipUnreadable', 'check_readable']
 
 # %% ../nbs/06_files.ipynb #2580299c
 def find_images(data) -> list:
@@ -77,16 +79,165 @@ class ImageDL(DataLoader):
         return x, torch.tensor(bad, dtype=torch.long)
     def after_batch(self, b): return (b[0].float().div_(255), *b[1:])  # on the batch's device: 4x less to copy as uint8
 
+# %% ../nbs/06_files.ipynb #3adaf08f
+_SOF_DEVICE = {0xC0, 0xC1, 0xC2}  # Huffman-coded baseline, extended, progressive: what nvJPEG decodes
+_SOF_OTHER = {0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}  # lossless, hierarchical, arithmetic
+
+def jpeg_frame(data:bytes):
+    "`(precision, height, width, components)` from the frame header of JPEG `data`, or the reason there is none to use (a string)"
+    if data[:3] != b'\xff\xd8\xff': return 'not a JPEG'
+    i, n = 2, len(data)
+    while i + 4 <= n:
+        if data[i] != 0xFF: break
+        m = data[i + 1]
+        if m == 0xFF: i += 1; continue                        # fill byte
+        if m == 0x01 or 0xD0 <= m <= 0xD8: i += 2; continue   # markers without a length
+        if m in _SOF_OTHER: return f'JPEG frame type 0x{m:02X} (lossless/hierarchical/arithmetic)'
+        if m in (0xDA, 0xD9): break                          # scan or end before any frame header
+        if m in _SOF_DEVICE:
+            if i + 10 > n: break
+            return data[i + 4], int.from_bytes(data[i + 5:i + 7], 'big'), int.from_bytes(data[i + 7:i + 9], 'big'), data[i + 9]
+        i += 2 + int.from_bytes(data[i + 2:i + 4], 'big')
+    return 'no JPEG frame header (corrupt)'
+
+def device_decodable(data:bytes, n_in:int=3) -> str|None:
+    "None when the GPU decodes JPEG `data` to `n_in` channels as `load_image` would, else the reason it goes to the CPU"
+    f = jpeg_frame(data)
+    if isinstance(f, str): return f
+    p, h, w, c = f
+    if p != 8: return f'{p}-bit JPEG'
+    if h == 0 or w == 0: return 'JPEG without its size in the frame header'
+    if c == 3 or (c == 1 and n_in == 1): return None
+    return {1: 'gray JPEG (1 component)', 4: 'CMYK/YCCK JPEG (4 components)'}.get(c, f'JPEG with {c} components')
+
+# %% ../nbs/06_files.ipynb #dc6827ec
+def fit_tensor(im:torch.Tensor, # uint8 `(C, H, W)`, on any device
+               size:int|tuple): # side of the square result, or `(h, w)`
+    "Center-crop `im` to the aspect ratio of `size` and resize it there (bicubic, antialiased): `load_image`'s geometry"
+    th, tw = (size, size) if isinstance(size, int) else tuple(size)
+    h, w = im.shape[-2:]
+    if w * th > h * tw: ch, cw = h, max(1, round(h * tw / th))
+    else: ch, cw = max(1, round(w * th / tw)), w
+    top, left = (h - ch) // 2, (w - cw) // 2
+    x = im[None, :, top:top + ch, left:left + cw]
+    if x.device.type == 'cpu': return F.interpolate(x, size=(th, tw), mode='bicubic', antialias=True)[0]  # uint8 kernel: rounds, clamps
+    return F.interpolate(x.float(), size=(th, tw), mode='bicubic', antialias=True)[0].round_().clamp_(0, 255).byte()
+
+_TV_DEPRECATION = 'The image decoding and encoding capabilities of TorchVision are deprecated'
+
+@contextlib.contextmanager
+def _tv_decoders():
+    "Silence torchvision's deprecation of its decoders (0.29 on: a warning on every call), and only that warning"
+    with warnings.catch_warnings():
+        warnings.filterwarnings('ignore', message=_TV_DEPRECATION)
+        yield
+
+def decode_jpegs(datas:list, # JPEG files' bytes, 1-d uint8 CPU tensors
+                 size:int|tuple, # side of the square results, or `(h, w)`
+                 n_in:int=3, # channels: 1 (gray) or 3 (RGB)
+                 device='cuda'): # where to decode: nvJPEG on a GPU, libjpeg on the CPU
+    "Decode `datas` in one call on `device`, each fit to `size` like `load_image`: `(uint8 (k, n_in, h, w) on device, positions that failed)`"
+    from torchvision.io import decode_jpeg, ImageReadMode
+    mode = ImageReadMode.GRAY if n_in == 1 else ImageReadMode.RGB
+    th, tw = (size, size) if isinstance(size, int) else tuple(size)
+    ims = []
+    with _tv_decoders():
+        if datas:
+            try: ims = decode_jpeg(list(datas), mode=mode, device=device)
+            except Exception:  # one bad file fails the whole call: decode them one by one
+                ims = []
+                for d in datas:
+                    try: ims.append(decode_jpeg(d, mode=mode, device=device))
+                    except Exception: ims.append(None)
+    out = [fit_tensor(im, (th, tw)) for im in ims if im is not None]
+    return (torch.stack(out) if out else torch.zeros(0, n_in, th, tw, dtype=torch.uint8, device=device)), [k for k, im in enumerate(ims) if im is None]
+
+# %% ../nbs/06_files.ipynb #19e7d4a9
+class JpegBytes(ImageFiles):
+    "Items `(JPEG bytes, i, None)` for the GPU, `(load_image(...), i, reason)` for other files, `(None, i, reason)` if unreadable"
+    def __getitem__(self, i):
+        try: data = Path(self.files[i]).read_bytes()
+        except Exception as e: return None, i, f'unreadable ({type(e).__name__})'
+        why = device_decodable(data, self.n_in)
+        if why is None: return torch.frombuffer(bytearray(data), dtype=torch.uint8), i, None
+        try: return load_image(io.BytesIO(data), self.size, self.n_in), i, why
+        except Exception: return None, i, why
+
+class JpegBatch:
+    "A batch from the workers: JPEG bytes (concatenated) and the images they decoded, each with its position in the batch"
+    def __init__(self, data, lengths, jpeg_pos, images, image_pos, idx, reasons): store_attr()
+    def jpegs(self) -> list: return list(torch.split(self.data, self.lengths.tolist())) if len(self.lengths) else []
+    @property
+    def shape(self): return (len(self.jpeg_pos) + len(self.image_pos),)  # the batch size, for fastai's `find_bs`
+    def pin_memory(self): self.images = self.images.pin_memory(); return self  # called by the DataLoader's pinning thread
+
+class GPUJpegDL(ImageDL):
+    "An `ImageDL` over `JpegBytes`: workers read JPEG bytes, `after_batch` decodes them on `device` in one call; other files decode on the CPU"
+    def __init__(self, dataset=None, log=None, **kwargs):
+        super().__init__(dataset, **kwargs)
+        self.log, self.counts, self.fallbacks = log, Counter(), Counter()
+    def do_batch(self, b):  # in the workers: not a tensor or tuple, so fastai's `to_device` leaves it on the CPU
+        ds = self.dataset
+        jp = [(k, x) for k, (x, _, why) in enumerate(b) if x is not None and why is None]
+        im = [(k, x) for k, (x, _, why) in enumerate(b) if x is not None and why is not None]
+        bad = [i for x, i, _ in b if x is None]
+        data = torch.cat([x for _, x in jp]) if jp else torch.zeros(0, dtype=torch.uint8)
+        ims = torch.stack([x for _, x in im]) if im else torch.zeros(0, ds.n_in, ds.size, ds.size, dtype=torch.uint8)
+        jb = JpegBatch(data, torch.tensor([len(x) for _, x in jp], dtype=torch.long), [k for k, _ in jp], ims, [k for k, _ in im],
+                       [i for _, i, _ in b], {k: why for k, (x, _, why) in enumerate(b) if x is not None and why is not None})
+        return jb, torch.tensor(bad, dtype=torch.long)
+    def _fallback(self, i, why):
+        self.fallbacks[why] += 1
+        return (i, why) if self.fallbacks[why] == 1 else None
+    def after_batch(self, b):  # in the main process
+        jb, bad = b
+        ds, dev = self.dataset, self.device or torch.device('cpu')
+        x, failed = decode_jpegs(jb.jpegs(), ds.size, ds.n_in, dev)
+        pos = [p for k, p in enumerate(jb.jpeg_pos) if k not in failed] + jb.image_pos
+        parts, new, redo, more_bad = [x, jb.images.to(dev, non_blocking=True)], [], [], []
+        for k in failed:
+            p = jb.jpeg_pos[k]; i = jb.idx[p]
+            try: redo.append(load_image(ds.files[i], ds.size, ds.n_in)); pos.append(p); new.append(self._fallback(i, 'the GPU failed to decode it'))
+            except Exception: more_bad.append(i)
+        if redo: parts.append(torch.stack(redo).to(dev))
+        new += [self._fallback(jb.idx[p], jb.reasons[p]) for p in jb.image_pos]
+        if more_bad: bad = torch.cat([bad, torch.tensor(more_bad, dtype=torch.long, device=bad.device)])
+        self.counts.update(device=len(x), cpu=len(jb.image_pos) + len(redo), unreadable=len(bad))
+        for i, why in filter(None, new): self._warn(i, why)
+        ims = torch.cat(parts)
+        if pos: ims = ims[torch.tensor(pos).argsort().to(dev)]  # back in the batch's order
+        return super().after_batch((ims, bad))
+    def _warn(self, i, why):
+        msg = (f"Decoding on the CPU instead of the GPU: {why}, e.g. {self.dataset.files[i]} ({self.fallbacks[why]} file(s) so far; "
+               "said once per reason, counted in the DataLoader's .fallbacks).")
+        if self.log: self.log.warning(msg)
+        else: warnings.warn(msg)
+
+# %% ../nbs/06_files.ipynb #a1a2b1df
+DECODERS = ('cpu', 'gpu')
+
+def check_decode(decode:str, # where to decode images: one of `DECODERS`
+                 cuda:bool|None=None): # whether this machine has a CUDA GPU; None: ask torch
+    "`decode` when this machine can decode that way, else a `ConfigError` that says what to pass"
+    if decode not in DECODERS: raise ConfigError(f"decode={decode!r} is not a decoder: use one of {', '.join(map(repr, DECODERS))}.")
+    if decode == 'gpu' and not (torch.cuda.is_available() if cuda is None else cuda):
+        raise ConfigError("decode='gpu' needs a CUDA GPU: use decode='cpu'.")
+    return decode
+
 def image_dls(files, # image files
               size:int, # side of the decoded images
               n_in:int=3, # channels
               bs:int=256, # batch size (per process)
-              num_workers:int=0, # DataLoader worker processes that decode the images
-              device=None): # where batches go (and are made float)
+              num_workers:int=0, # DataLoader worker processes that decode (or, decode='gpu', read) the images
+              device=None, # where batches go (and are made float)
+              decode:str='cpu', # 'cpu': PIL in the workers; 'gpu': JPEGs decoded in batches on `device`, other files in the workers
+              log=None): # logger for the fallbacks of decode='gpu'; None: Python warnings
     "`DataLoaders` for pretraining: shuffled full batches of `files`, and an empty validation set"
+    check_decode(decode, cuda=True)  # the name only: with a CPU `device`, decode='gpu' runs there (as in the tests)
     kw = dict(bs=bs, num_workers=num_workers, pin_memory=torch.device(device or 'cpu').type == 'cuda')
-    return DataLoaders(ImageDL(ImageFiles(files, size, n_in), shuffle=True, drop_last=True, **kw),
-                       ImageDL(ImageFiles([], size, n_in), **kw), device=device)
+    if decode == 'gpu': ds, dl, kw = JpegBytes, GPUJpegDL, dict(kw, log=log)
+    else: ds, dl = ImageFiles, ImageDL
+    return DataLoaders(dl(ds(files, size, n_in), shuffle=True, drop_last=True, **kw), dl(ds([], size, n_in), **kw), device=device)
 
 # %% ../nbs/06_files.ipynb #5ac384ca
 def default_workers() -> int: return min(8, max(1, (os.cpu_count() or 2) - 1))
@@ -98,22 +249,42 @@ def default_device(local_rank:int=0) -> torch.device:
     return torch.device('cuda', local_rank)
 
 # %% ../nbs/06_files.ipynb #bc00fa99
-def _why_unreadable(fn):
-    try:
-        with Image.open(fn) as im: im.load()
-        return 'decoding failed'
-    except Exception as e: return f'{type(e).__name__}: {e}'
+def _unreadable(f) -> str|None:
+    "Why image file `f` cannot be decoded as training decodes it (the file's path left out); None when it can"
+    try: load_image(f, 32); return None
+    except Exception as e: return f"{type(e).__name__}: {str(e).replace(f' {str(f)!r}', '').replace(str(f), Path(f).name)}"
 
 class SkipUnreadable(Callback):
     "Drop the indices of unreadable files from `ImageDL` batches; warn once per file, naming it; count them"
     order = MultiViewMethod.order - 1  # before the method makes its views
-    def __init__(self, files, log=None): store_attr(); self.skipped = set()
+    def __init__(self,
+                 files, # the files of the DataLoader
+                 log=None, # a `logging.Logger` for the warnings; None: `warnings.warn`
+                 on_console:int=10): # with `log`: files named on the console; the others go to the log's files only
+        store_attr(); self.skipped = set()
     def before_batch(self):
         if len(self.yb) != 1: return
         bad, self.learn.yb = self.yb[0], ()
         for i in bad.tolist():
             if i in self.skipped: continue
             self.skipped.add(i)
-            msg = f"Skipped unreadable image {self.files[i]} ({_why_unreadable(self.files[i])}); training goes on without it."
-            if self.log: self.log.warning(msg)
-            else: warnings.warn(msg)
+            msg = f"Skipped unreadable image {self.files[i]} ({_unreadable(self.files[i]) or 'decoding failed'}); training goes on without it."
+            if not self.log: warnings.warn(msg); continue
+            n = len(self.skipped)
+            self.log.warning(msg, extra=dict(console=n <= self.on_console))  # `console`: see `self_supervised.train.run_logger`
+            if n == self.on_console + 1: self.log.info("More unreadable images: the log file names them all.", extra=dict(console=True))
+
+# %% ../nbs/06_files.ipynb #f451e809
+def check_readable(files:list, # image files (from `find_images`)
+                   data=None, # what the user passed as `data`, for the messages
+                   n:int=32) -> list: # files of the sample, spread over `files`
+    "`files`, once a sample of them decodes: none readable is a `ConfigError` naming some; more than half unreadable, a warning"
+    where = "the list passed as data" if isinstance(data, (list, tuple)) else f"'{data}'" if data is not None else "data"
+    sample = files[::max(1, len(files) // n)][:n]
+    bad = [(f, why) for f in sample if (why := _unreadable(f))]
+    eg = '; '.join(f"{Path(f).name} ({why})" for f, why in bad[:3])
+    if len(bad) == len(sample) and all(_unreadable(f) for f in set(files) - set(sample)):
+        raise ConfigError(f"None of the {len(files)} image files in {where} can be read, e.g. {eg}. Pass a folder of readable images.")
+    if len(bad) * 2 > len(sample):
+        warnings.warn(f"{len(bad)} of {len(sample)} files sampled from {where} cannot be read, e.g. {eg}; training skips every unreadable file.")
+    return files

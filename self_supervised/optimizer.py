@@ -21,6 +21,11 @@ class ForeachOptimizer(Optimizer):
                  **defaults): # hyper-parameters (lr, mom, wd, ...)
         super().__init__(params, [], **defaults)
         self.update = update
+    def zero_grad(self):
+        "Zero every gradient in place (fastai's `zero_grad`), with one multi-tensor kernel per dtype and device"
+        gs = [p.grad for p, *_ in self.all_params(with_grad=True)]
+        for g in gs: g.detach_()
+        if gs: torch._foreach_zero_(gs)
     def step(self, closure=None):
         if closure is not None: raise NotImplementedError("fastai optimizers do not support a closure.")
         with torch.no_grad():

@@ -4,7 +4,7 @@
 
 # %% ../nbs/30_train.ipynb #c7df4e2b
 from __future__ import annotations
-import contextlib, json, logging, os, subprocess, sys, tempfile
+import contextlib, json, logging, os, signal, subprocess, sys, tempfile
 from pathlib import Path
 import torch, torch.nn as nn
 from fastai.torch_core import set_seed, trainable_params
@@ -17,13 +17,14 @@ from . import __version__
 from .layers import create_encoder, Encoder
 from .config import ConfigError, get_method, resolve_config, check_out, opt_func, lr_schedule, method_aug_pipelines
 from .config import view_size, view_transform_args
-from .files import find_images, image_dls, SkipUnreadable, default_device, default_workers
+from .files import find_images, check_readable, image_dls, SkipUnreadable, default_device, default_workers, check_decode
 from .vision.core import MultiViewMethod, MomentumModel, exported_encoder, exported_name
 from .vision.simclr import SIMCLR_SMALL_PRESET
 from .checkpoint import *
 
 # %% auto #0
-__all__ = ['SMALL_IMAGE_PRESET', 'TrainOnly', 'export', 'run_logger', 'build_encoder', 'check_view_sizes', 'method_learner',
+__all__ = ['SMALL_IMAGE_PRESET', 'TrainOnly', 'TensorBoardLog', 'export', 'run_logger', 'run_lock', 'RunDiverged',
+           'RunInterrupted', 'saved_epoch', 'stops_cleanly', 'build_encoder', 'check_view_sizes', 'method_learner',
            'init_weights', 'init_heads', 'pretrain']
 
 # %% ../nbs/30_train.ipynb #fb24ec44
@@ -31,6 +32,12 @@ class TrainOnly(Callback):
     "Skip the validation phase of every epoch"
     order = TrainEvalCallback.order - 1
     def before_validate(self): raise CancelValidException()
+
+# %% ../nbs/30_train.ipynb #c5ef2dd7
+class TensorBoardLog(TensorBoardCallback):
+    "fastai's `TensorBoardCallback`, which logs nothing for a batch the method skipped"
+    def after_batch(self):
+        if self.learn.yb: super().after_batch()  # the method sets `yb`; a skipped batch has none
 
 # %% ../nbs/30_train.ipynb #7ac54de5
 def export(checkpoint, # a `last.pth`, a run folder, or a state_dict file
@@ -68,14 +75,98 @@ def run_logger(out:Path|None, main:bool=True):
             fh = logging.FileHandler(out/'train.log', encoding='utf-8')
             fh.setFormatter(logging.Formatter('%(asctime)s %(levelname)s %(message)s')); hs.append(fh)
     else:
-        err = logging.StreamHandler(sys.stderr); err.setLevel(logging.WARNING); hs.append(err)
+        err = logging.StreamHandler(sys.stderr); err.setLevel(logging.WARNING); err.addFilter(_Console()); hs.append(err)
     pyw = logging.getLogger('py.warnings')
     for h in hs: log.addHandler(h); pyw.addHandler(h)
     logging.captureWarnings(True)
     try: yield log
+    except BaseException as e:
+        if main and out is not None:
+            intr = isinstance(e, KeyboardInterrupt)
+            log.log(logging.WARNING if intr else logging.ERROR, f"Stopped: {type(e).__name__}: {e}", exc_info=not intr, extra=dict(console=False))
+            e.train_log = out/'train.log'
+        raise
     finally:
         logging.captureWarnings(False)
         for h in hs: log.removeHandler(h); pyw.removeHandler(h); h.close()
+
+# %% ../nbs/30_train.ipynb #906a9627
+import socket, time
+try: import fcntl
+except ImportError: fcntl = None  # Windows: runs are not locked
+
+_LOCK_ENV = 'SELF_SUPERVISED_RUN_LOCK'  # set by `_launch`: the resolved `out` whose lock its torchrun processes run under
+
+def _read_lock(fd) -> dict:
+    try: return json.loads(os.pread(fd, 4096, 0) or b'{}')
+    except (OSError, ValueError): return {}
+
+def _holder(h:dict) -> str: return f"process {h.get('pid', '?')} on {h.get('host', '?')}, started {h.get('started', '?')}"
+
+def _ended(h:dict) -> bool:
+    "Whether the process of lock `h` ran on this host and has ended"
+    if h.get('host') != socket.gethostname() or not isinstance(h.get('pid'), int): return False
+    try: os.kill(h['pid'], 0)
+    except ProcessLookupError: return True
+    except PermissionError: pass
+    return False
+
+@contextlib.contextmanager
+def run_lock(out:Path, # the run folder (created when missing)
+             take:bool=True): # False: no lock (processes other than the one the user started)
+    "Hold `out/.lock` while the block runs, yielding a note when it took over a lock left by a killed run; a run of another process in `out` is a `ConfigError` naming it"
+    out = Path(out)
+    if take: out.mkdir(parents=True, exist_ok=True)
+    if not take or fcntl is None or os.environ.get(_LOCK_ENV) == str(out.resolve()): yield None; return
+    f = out/'.lock'
+    while True:
+        fd = os.open(f, os.O_RDWR | os.O_CREAT, 0o644)
+        try: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            h = _read_lock(fd); os.close(fd)
+            raise ConfigError(f"'{out}' is in use by another run: {_holder(h)}. " + ("That process has ended; its DataLoader workers "
+                              "still hold the lock for a few seconds: retry." if _ended(h) else "Wait for it to end (or stop it), or pass another out.")) from None
+        try: ours = os.stat(f).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError: ours = False
+        if ours: break
+        os.close(fd)  # its holder removed the file between our open and our lock: again, with the new file
+    old = _read_lock(fd)
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, json.dumps(dict(pid=os.getpid(), host=socket.gethostname(), started=time.strftime('%Y-%m-%d %H:%M:%S'))).encode(), 0)
+    try: yield (f"Took over the lock of '{out}' left by {_holder(old)}, which ended without releasing it (killed?)." if old else None)
+    finally:
+        with contextlib.suppress(FileNotFoundError): os.unlink(f)
+        os.close(fd)
+
+# %% ../nbs/30_train.ipynb #74785cce
+class RunDiverged(FloatingPointError):
+    "The loss or the weights of a run stopped being finite; the message says how to go on"
+
+class RunInterrupted(KeyboardInterrupt):
+    "A run stopped by Ctrl-C (SIGINT); the message says where, and that the same command resumes it"
+
+def saved_epoch(out:Path) -> int:
+    "The epochs done in the checkpoint `out/checkpoints/last.pth` (0 when there is none)"
+    try: return int(torch.load(Path(out)/'checkpoints'/'last.pth', map_location='cpu', weights_only=True, mmap=True)['epoch'])
+    except Exception: return 0
+
+@contextlib.contextmanager
+def stops_cleanly(out:Path, # the run folder
+                  epochs:int, # the run's epochs
+                  learn=None): # its Learner, to say in which epoch it stopped
+    "Turn a loss or weights that are not finite into `RunDiverged`, and Ctrl-C into `RunInterrupted`, each saying how to go on"
+    ck = Path(out)/'checkpoints'/'last.pth'
+    try: yield
+    except (RunDiverged, RunInterrupted): raise
+    except KeyboardInterrupt as e:
+        k, where = saved_epoch(out), f" in epoch {learn.epoch + 1}/{epochs}" if learn is not None else ''
+        raise RunInterrupted(f"Interrupted{where}: rerun the same command to resume from the checkpoint of epoch {k} ('{ck}')." if k else
+                             f"Interrupted{where}, before the first epoch ended: rerun the same command to start again.") from e
+    except FloatingPointError as e:
+        k = saved_epoch(out)
+        raise RunDiverged(f"{e} " + (f"The checkpoint of epoch {k} is kept: to go on from its weights with other settings "
+                                      f"(e.g. a lower lr), start a new run with init_from={ck} and another out." if k else
+                                      "No epoch ended: start again with a lower lr and overwrite=True.")) from e
 
 # %% ../nbs/30_train.ipynb #89c5f2b0
 SMALL_IMAGE_PRESET = SIMCLR_SMALL_PRESET  # SimCLR's (the default method's) small-image preset, importable from here as before
@@ -126,12 +217,14 @@ def method_learner(cfg:dict, # a resolved configuration
                    encoder:Encoder|None=None, # default: `build_encoder(cfg)`
                    device=None, # default: the GPU when there is one
                    num_workers:int=0, # decoding processes
-                   world_size:int=1): # processes (the method gathers across them when > 1)
+                   world_size:int=1, # processes (the method gathers across them when > 1)
+                   decode:str='cpu', # 'cpu' or 'gpu': where images are decoded (`image_dls`)
+                   log=None): # logger for the files decode='gpu' sends to the CPU; None: Python warnings
     "A fastai `Learner` that pretrains with the method of `cfg` (from the registry), its model, views and optimizer"
     spec, m, o = get_method(cfg['method']), cfg['method_args'], cfg['optim_args']
     model = spec.create_model(encoder or build_encoder(cfg), **spec.model_kwargs(m))
     dls = image_dls(files, cfg['size'], cfg['model_args']['n_in'], bs=max(1, cfg['batch_size'] // world_size),
-                    num_workers=num_workers, device=device)
+                    num_workers=num_workers, device=device, decode=decode, log=log)
     cb = spec.callback(method_aug_pipelines(cfg, getattr(model.encoder, 'patch_size', None)), gather=world_size > 1, **spec.callback_kwargs(m))
     learn = Learner(dls, model, loss_func=_loss_set_by_callback, opt_func=opt_func(o['optimizer'], o['momentum']), lr=o['lr'],
                     wd=o['weight_decay'], splitter=spec.splitter or trainable_params, cbs=[cb, TrainOnly()])
@@ -174,10 +267,13 @@ def _launch(kwargs:dict, devices:int, log_out:Path):
         f.write_text(json.dumps(kwargs))
         cmd = [sys.executable, '-m', 'torch.distributed.run', '--standalone', f'--nproc_per_node={devices}',
                '-m', 'self_supervised.cli', 'pretrain', f'--kwargs-json={f}']
-        env = dict(os.environ)
+        env = dict(os.environ, **{_LOCK_ENV: str(Path(log_out).resolve())})  # its processes run under this one's lock
         if not torch.cuda.is_available(): env.setdefault('OMP_NUM_THREADS', str(max(1, (os.cpu_count() or 1) // devices)))
-        r = subprocess.run(cmd, env=env)
-    if r.returncode: raise RuntimeError(f"Distributed pretraining failed (exit code {r.returncode}): see the output above and '{log_out}/train.log'.")
+        p = subprocess.Popen(cmd, env=env)
+        try: rc = p.wait()
+        except KeyboardInterrupt:  # let torchrun stop its processes (a terminal's Ctrl-C reached them too)
+            p.send_signal(signal.SIGINT); p.wait(); raise
+    if rc: raise RuntimeError(f"Distributed pretraining failed (exit code {rc}): see the output above and '{log_out}/train.log'.")
 
 # %% ../nbs/30_train.ipynb #1bae342d
 def pretrain(out, # folder of the run: config, logs, checkpoints, exported backbone
@@ -199,6 +295,7 @@ def pretrain(out, # folder of the run: config, logs, checkpoints, exported backb
              seed:int=0, # random seed
              init_from=None, # exported backbone, checkpoint or run folder whose weights start a new run
              num_workers:int|None=None, # processes decoding images; None: CPUs - 1 (at most 8)
+             decode:str='cpu', # 'cpu': PIL in the decoding workers; 'gpu': JPEGs decoded in batches on the GPU (nvJPEG), workers only read files; other files fall back to the CPU
              progress:bool|None=None, # progress bars; None: when stdout is a terminal
              cbs:list|None=None): # more fastai callbacks for the fit (e.g. a `KNNMonitor`); not part of the configuration
     "Pretrain `model` with `method` on the images of `data`; returns the path of the exported backbone in `out`"
@@ -207,7 +304,8 @@ def pretrain(out, # folder of the run: config, logs, checkpoints, exported backb
     if devices is not None and (not isinstance(devices, int) or devices < 1): raise ConfigError(f"devices must be a positive integer, not {devices!r}.")
     if torch.cuda.is_available() and (devices or 1) > torch.cuda.device_count():
         raise ConfigError(f"devices={devices} but this machine has {torch.cuda.device_count()} GPU(s): lower devices.")
-    files = find_images(data)
+    check_decode(decode)
+    files = check_readable(find_images(data), data)
     cfg = resolve_config(files, data, model, method, epochs, batch_size, size, lr, method_args, transform_args,
                          optim_args, model_args, precision, seed, init_from)
     set_seed(seed + rk)  # the encoder's initial weights
@@ -220,28 +318,32 @@ def pretrain(out, # folder of the run: config, logs, checkpoints, exported backb
                   model=model, method=method, epochs=epochs, batch_size=batch_size, size=size, lr=lr, method_args=method_args,
                   transform_args=transform_args, optim_args=optim_args, model_args=model_args, precision=precision,
                   resume=resume, overwrite=overwrite, seed=seed, init_from=str(init_from) if init_from else None,
-                  num_workers=num_workers, progress=progress)
-        _launch(kw, devices, out)
+                  num_workers=num_workers, decode=decode, progress=progress)
+        with run_lock(out), stops_cleanly(out, epochs): _launch(kw, devices, out)
         return out/'exported_models'/'backbone.pth'
     main = rk == 0
-    if main: (out/'checkpoints').mkdir(parents=True, exist_ok=True)
     num_workers = default_workers() if num_workers is None else num_workers
     progress = sys.stdout.isatty() if progress is None else progress
-    info = dict(version=__version__, images=len(files), world_size=ws, num_workers=num_workers)
-    if main: write_text_atomic(out/'config.json', json.dumps(dict(cfg, info=info), indent=2) + '\n')
+    info = dict(version=__version__, images=len(files), world_size=ws, num_workers=num_workers, decode=decode)
     export_info = dict(image_size=cfg['size'], normalize=cfg['transform_args']['normalize'], method=method)
-    with run_logger(out, main) as log:
+    with run_lock(out, main) as note, run_logger(out, main) as log:
+        if main and not overwrite and saved_epoch(out) != (state['epoch'] if state else 0):  # checked before the lock
+            raise ConfigError(f"Another run wrote to '{out}' while this one started: run the command again.")
+        if main:
+            (out/'checkpoints').mkdir(parents=True, exist_ok=True)
+            write_text_atomic(out/'config.json', json.dumps(dict(cfg, info=info), indent=2) + '\n')
+        if note: log.warning(note)
         start = state['epoch'] if state else 0
         if main:
             log.info(('New run' if start == 0 else 'Run') + f" in {out}, configuration:\n" + json.dumps(cfg, indent=2),
-                     extra=dict(console=start == 0))
+                     extra=dict(console=False))  # the terminal gets the summary below
             for n in cfg['notes']: log.info(n, extra=dict(console=start == 0))
         if start >= epochs:
             if main:
                 log.info(f"The run in {out} is complete: {start}/{epochs} epochs trained. Raise `epochs` to train longer.")
                 export(out/'checkpoints'/'last.pth')
             return out/'exported_models'/'backbone.pth'
-        learn = method_learner(cfg, files, encoder, default_device(local), num_workers, ws)
+        learn = method_learner(cfg, files, encoder, default_device(local), num_workers, ws, decode, log)
         if not progress: learn.remove_cb(ProgressCallback)
         meta = dict(config=cfg, encoder=encoder.config, export_info=export_info, backbone=exported_name(learn.model))
         if state:
@@ -253,7 +355,7 @@ def pretrain(out, # folder of the run: config, logs, checkpoints, exported backb
             init_heads(learn.model, init[1], log)
         if main:
             log.info(f"Training {model} ({encoder.num_features} features) with {method} on {len(files)} images of {cfg['size']} px, "
-                     f"{ws} process(es), device {learn.dls.device}, batch {cfg['batch_size']}")
+                     f"batch {cfg['batch_size']}, {epochs} epoch{'s' * (epochs > 1)}, {ws} process(es), device {learn.dls.device}, in {out}")
             views = next(c for c in learn.cbs if isinstance(c, MultiViewMethod)).aug_pipelines
             for i, p in enumerate(views): log.info(f"view {i + 1}: {p}", extra=dict(console=False))
         o = cfg['optim_args']
@@ -261,13 +363,13 @@ def pretrain(out, # folder of the run: config, logs, checkpoints, exported backb
         elog = EpochLog(out/'metrics.csv' if main else None, log, state['metrics'] if state else None, table=progress)
         run_cbs = [ParamScheduler({'lr': lr_schedule(o['lr'], epochs, o['warmup_epochs'], o['schedule'])}), skip, elog,
                    Checkpoint(out/'checkpoints'/'last.pth', meta, state)]
-        if main: run_cbs.append(TensorBoardCallback(str(out), trace_model=False, log_preds=False))
+        if main: run_cbs.append(TensorBoardLog(str(out), trace_model=False, log_preds=False))
         ctx = learn.distrib_ctx(sync_bn=False) if ws > 1 else contextlib.nullcontext()
-        with ctx:
+        with ctx, stops_cleanly(out, epochs, learn):
             if ws > 1: _check_ranks_agree(start, len(files), out)
             learn.fit(epochs, start_epoch=start, cbs=run_cbs + list(cbs or []))
         if main:
-            if skip.skipped: log.warning(f"{len(skip.skipped)} unreadable file(s) were skipped (named above).")
+            if skip.skipped: log.warning(f"{len(skip.skipped)} unreadable file(s) were skipped (named in {out/'train.log'}).")
             path = export_backbone(exported_encoder(learn.model), out/'exported_models', **export_info)
             done = elog.rows[-1]['epoch'] if elog.rows else start
             log.info((f"Done: {done} epochs." if done >= epochs else f"Stopped after epoch {done}/{epochs}: rerun to resume.")

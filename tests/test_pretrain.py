@@ -1,8 +1,9 @@
-"""`pretrain`: errors that stop it before training, unreadable files, and resume after a real SIGKILL.
+"""`pretrain`: errors that stop it before training, unreadable files, resume after a real SIGKILL, and a second run in
+the same folder and Ctrl-C (a real SIGINT).
 
 Runs are tiny (128 real digits at 16 px, timm's `test_resnet`, batches of 32) so the file takes a minute or two on 2 CPUs.
 """
-import csv, json, os, signal, subprocess, sys, time
+import csv, json, os, re, signal, subprocess, sys, time
 from pathlib import Path
 import pytest, timm, torch
 from PIL import Image
@@ -55,6 +56,9 @@ def _metrics(out): return list(csv.DictReader(open(out/'metrics.csv')))
     (dict(batch_size=1), 'batch_size must be at least 2'),
     (dict(method_args=dict(tmp=0.2)), 'Valid keys: temp'),
     (dict(transform_args=dict(random_resize=dict(min=0.2))), "Unknown key 'transform_args.random_resize.min'"),
+    (dict(decode='nvjpeg'), "decode='nvjpeg' is not a decoder: use one of 'cpu', 'gpu'"),
+    pytest.param(dict(decode='gpu'), "decode='gpu' needs a CUDA GPU: use decode='cpu'",
+                 marks=pytest.mark.skipif(torch.cuda.is_available(), reason='this machine has a GPU')),
 ])
 def test_errors_stop_before_training(tmp_path, digits, kwargs, msg):
     (tmp_path/'empty').mkdir()
@@ -136,9 +140,11 @@ def test_sigkill_during_training_resumes_exactly(tmp_path, digits, method):
     finally: p.wait()
     k = _epoch(ckpt)
     assert k == 1, f'killed too late: checkpoint of epoch {k}'
+    assert (run/'.lock').exists()                                 # left by the killed process, whose flock went with it
     _main(run, digits, 3, m)                                      # the same command again
     log = (run/'train.log').read_text()
     assert 'Resuming at epoch 2/3' in log and 'Resuming at epoch 1/' not in log
+    assert f"Took over the lock of '{run}' left by process {p.pid} on" in log and not (run/'.lock').exists()
     a, b = load_checkpoint(ref/'checkpoints'/'last.pth'), load_checkpoint(ckpt)
     assert a['epoch'] == b['epoch'] == 3
     assert (method in ('byol', 'moco', 'dino')) == any(n.startswith('target_encoder.') for n in a['model'])
@@ -177,6 +183,33 @@ def test_sigkill_during_checkpoint_write_keeps_previous(tmp_path, digits):
     assert 'Resuming at epoch 2/2' in (run/'train.log').read_text()
     assert load_checkpoint(ckpt)['epoch'] == 2
 
+def test_second_run_refused_and_ctrl_c(tmp_path, digits, capsys):
+    "A run in another process holds `out`: the same command here stops at once, naming it; a real SIGINT stops that run in one line"
+    run = tmp_path/'run'
+    ckpt = run/'checkpoints'/'last.pth'
+    p = subprocess.Popen(_cli(run, digits, 1000), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    t0 = time.time()
+    try:
+        while _epoch(ckpt) is None:                               # training, past its first checkpoint
+            assert p.poll() is None and time.time() - t0 < 240, 'no checkpoint'
+            time.sleep(0.01)
+        assert main(_args(run, digits, 1000)) == 2                # the second run: this process
+        e = capsys.readouterr().err
+        assert e.startswith(f"error: '{run}' is in use by another run: process {p.pid} on ") and e.count('\n') == 1, e
+        assert p.poll() is None                                   # the first one trains on
+        p.send_signal(signal.SIGINT)                              # Ctrl-C
+        o, e = p.communicate(timeout=120)
+    finally:
+        if p.poll() is None: p.kill(); p.wait()
+    k = _epoch(ckpt)
+    assert p.returncode == 130, (o, e)
+    assert re.fullmatch(rf"Interrupted in epoch \d+/1000: rerun the same command to resume from the checkpoint of epoch {k} "
+                        rf"\('{re.escape(str(ckpt))}'\)\.\n", e), e
+    assert 'Traceback' not in o + e and len((o + e).splitlines()) <= 10, o + e
+    assert not list(run.rglob('*.tmp')) and not (run/'exported_models').exists() and not (run/'.lock').exists()
+    _main(run, digits, k + 1)                                     # the same command (epochs are not compared) resumes
+    assert f'Resuming at epoch {k + 1}/{k + 1}' in (run/'train.log').read_text() and _epoch(ckpt) == k + 1
+
 def test_checkpoint_loads_weights_only(tmp_path, digits):
     out = tmp_path/'run'
     pretrain(out, data=digits, epochs=1, **FAST)
@@ -203,3 +236,4 @@ def test_devices_2_on_cpu(tmp_path, digits):
     assert load_checkpoint(out/'checkpoints'/'last.pth')['epoch'] == 2
     assert len(load_checkpoint(out/'checkpoints'/'last.pth')['rng']) == 2
     assert (out/'exported_models'/'backbone.pth').exists()
+    assert not (out/'.lock').exists()   # the launching process held it; its torchrun processes did not try to take it

@@ -91,7 +91,8 @@ class MultiViewMethod(Callback):
         x = self.xb[0]
         x = x.as_subclass(torch.Tensor) if isinstance(x, torch.Tensor) else x  # plain tensors: fastai's subclasses slow Kornia down
         if len(x) * world_size() < 2:
-            warnings.warn(f"{type(self).__name__} skipped a batch of {len(x)} image (a lone trailing batch): its loss needs 2 images or more.")
+            warnings.warn(f"{type(self).__name__} skipped a batch of {len(x)} image{'s' * (len(x) != 1)}: its loss needs 2 or more "
+                          "(a lone trailing batch, or the other files of the batch unreadable).")
             raise CancelBatchException()
         self.images = x
         self.learn.xb, self.learn.yb = self.views_to_batch([p(x) for p in self.aug_pipelines])
