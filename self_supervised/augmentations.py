@@ -426,14 +426,16 @@ def show_augs(pipelines, # an augmentation pipeline, or a list of them (one per 
               original:bool=True, # show the input images in the first column
               figsize:tuple|None=None, # the figure's size; None: 1.6 inches per image
               titles:list|None=None): # column titles; None: 'input', 'view 1', ...
-    "Draw `n` images of `x` and a view of each by every pipeline, side by side; returns the axes (n, columns)"
+    "Draw `n` images of `x` and a view of each by every pipeline, side by side, each at its own size; returns the axes (n, columns)"
     import matplotlib.pyplot as plt
     from fastai.torch_core import show_image
     pipes = [pipelines] if callable(pipelines) and not isinstance(pipelines, (list, tuple, L)) else list(pipelines)
     x = x[:n]
     cols = ([_to_unit(x)] if original else []) + [_to_unit(p(x), p) for p in pipes]
     titles = titles or (['input'] if original else []) + [f'view {i + 1}' for i in range(len(pipes))]
-    fig, axs = plt.subplots(len(x), len(cols), figsize=figsize or (1.6 * len(cols), 1.6 * len(x)), squeeze=False)
+    widths, h = [c.shape[-1] for c in cols], max(c.shape[-2] for c in cols)  # columns as wide as their images: one scale for all
+    fig, axs = plt.subplots(len(x), len(cols), figsize=figsize or (1.6 * sum(widths) / h + 0.1 * len(cols), 1.6 * len(x)),
+                            squeeze=False, gridspec_kw=dict(width_ratios=widths))
     for j, c in enumerate(cols):
         for i in range(len(x)): show_image(c[i], ax=axs[i, j], cmap='gray', vmin=0, vmax=1)
         axs[0, j].set_title(titles[j], fontsize=9)

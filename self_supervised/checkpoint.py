@@ -255,11 +255,12 @@ def load_backbone(path) -> Encoder:
     return enc
 
 # %% ../nbs/29_checkpoint.ipynb #d889a0ae
-def load_body(body:nn.Module, sd:dict):
-    "Load into `body` the backbone weights of `sd`: a backbone's state_dict, or a method's model's (its online `encoder`) / `Encoder`'s / checkpoint's"
+def load_body(body:nn.Module, sd:dict,
+              module:str='encoder'): # the encoder of a method's model to take: its online `encoder`, or e.g. `target_encoder`
+    "Load into `body` the backbone weights of `sd`: a backbone's state_dict, or a method's model's (its `module`) / `Encoder`'s / checkpoint's"
     sd = sd['model'] if isinstance(sd.get('model'), dict) else sd
     cands = [sd] + [{k[len(p):]: v for k, v in sd.items() if k.startswith(p)}
-                    for p in ('encoder.body.', 'module.encoder.body.', 'body.', '0.body.')]
+                    for p in (f'{module}.body.', f'module.{module}.body.', 'body.', '0.body.')]
     err = None
     for c in cands:
         if not c: continue

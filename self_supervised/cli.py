@@ -18,7 +18,7 @@ from .evaluation import embed, labels_from_folders, evaluate_features, knn_accur
 from .config import ConfigError, OPTIM_ARGS, SMALL_IMAGE_MAX, get_method, list_methods
 from .config import resolve_config, resolve_transforms, merge_args, norm_stats, method_aug_pipelines
 from .files import find_images, check_readable, load_image, ImageFiles, ImageDL, default_workers, default_device
-from .train import pretrain, export, RunDiverged, RunInterrupted
+from .train import pretrain, export, build_encoder, RunDiverged, RunInterrupted
 from .checkpoint import load_checkpoint, load_backbone, backbone_config, load_body, encoder_from_config
 from .checkpoint import checkpoint_meta, weights_file
 
@@ -69,7 +69,7 @@ def load_encoder(checkpoint) -> tuple:
         raise ConfigError(f"'{p}' does not say how to build its encoder: export it first (self-supervised export checkpoint={p} model=<name>).")
     c = meta['encoder']
     enc = encoder_from_config(c)
-    load_body(enc.body, sd)
+    load_body(enc.body, sd, meta.get('backbone', 'encoder'))
     return enc, dict(c, **meta.get('export_info', {}))
 
 # %% ../nbs/31_cli.ipynb #2ca113a0
@@ -171,6 +171,7 @@ def save_aug_views(data=None, # folder of images or list of files; None: the dem
                    out='views.png', # PNG file to write
                    n:int=8, # number of images (rows)
                    method:str='simclr', # the method whose views to show
+                   model:str='resnet18', # the encoder, as for `pretrain` (a transformer's patch size rounds the views' sides)
                    size:int|None=None, # image side, as for `pretrain`
                    model_args:dict|None=None, # as for `pretrain` (n_in)
                    transform_args:dict|None=None, # as for `pretrain`
@@ -178,7 +179,7 @@ def save_aug_views(data=None, # folder of images or list of files; None: the dem
     "Write a PNG grid of `n` images of `data` with the views `method` makes of them (columns: image, view 1, view 2, ...)"
     files = check_readable(find_images(data), data)
     if len(files) < 2: raise ConfigError(f"show-augs needs at least 2 images, '{data}' has {len(files)}.")
-    cfg = resolve_config(files, data, method=method, batch_size=2, size=size, transform_args=transform_args, model_args=model_args)
+    cfg = resolve_config(files, data, model=model, method=method, batch_size=2, size=size, transform_args=transform_args, model_args=model_args)
     n_in, size = cfg['model_args']['n_in'], cfg['size']
     ims = []
     for f in files[::max(1, len(files) // n)]:
@@ -187,7 +188,7 @@ def save_aug_views(data=None, # folder of images or list of files; None: the dem
         if len(ims) == n: break
     import matplotlib.pyplot as plt
     torch.manual_seed(seed)
-    axs = show_augs(method_aug_pipelines(cfg), torch.stack(ims), n=len(ims))
+    axs = show_augs(method_aug_pipelines(cfg, build_encoder(cfg).patch_size), torch.stack(ims), n=len(ims))
     fig = axs[0, 0].figure
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=80, bbox_inches='tight'); plt.close(fig)

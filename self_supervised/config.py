@@ -16,13 +16,14 @@ from .optimizer import ForeachAdam, ForeachSGD, ForeachLarc
 from fastai.vision.core import imagenet_stats
 from .data import mnist_demo_path
 from .augmentations import get_batch_augs
+from .multicrop import multicrop_size
 from .checkpoint import load_checkpoint
 
 # %% auto #0
 __all__ = ['METHODS', 'TRANSFORM_ARGS', 'OPTIM_ARGS', 'SMALL_IMAGE_MAX', 'SMALL_IMAGE_RECIPE', 'ConfigError', 'Method',
            'register_method', 'list_methods', 'get_method', 'small_image_preset', 'merge_args', 'resolve_transforms',
-           'view_transform_args', 'norm_stats', 'aug_kwargs', 'method_aug_pipelines', 'lr_schedule', 'opt_func',
-           'resolve_config', 'check_out']
+           'view_transform_args', 'view_size', 'norm_stats', 'aug_kwargs', 'method_aug_pipelines', 'lr_schedule',
+           'opt_func', 'resolve_config', 'check_out']
 
 # %% ../nbs/05_config.ipynb #0245402e
 class ConfigError(ValueError):
@@ -81,7 +82,7 @@ def get_method(name:str) -> Method:
 TRANSFORM_ARGS = dict(
     color_jitter=dict(prob=0.8, strength=1.0, brightness=0.8, contrast=0.8, saturation=0.8, hue=0.2),
     gaussian_blur=dict(prob=0.5, sigmas=[0.1, 2.0], blur_limit=0),
-    image_size=None, # None: `size`
+    image_size=None, # None: `size`; in `views`, a view's own side (an int) or a fraction of `size` (a float, multi-crop's local views)
     normalize=dict(mean=list(imagenet_stats[0]), std=list(imagenet_stats[1])), # None: no normalization
     random_flip=dict(horizontal_prob=0.5, vertical_prob=0.0),
     random_gray_scale=0.2,
@@ -174,6 +175,18 @@ def view_transform_args(t:dict, i:int) -> dict:
     common = {k: v for k, v in t.items() if k != 'views'}
     return merge_args(common, t['views'][i], f'transform_args.views.{i}', _TRANSFORM_OPTIONAL)
 
+# %% ../nbs/05_config.ipynb #17b19237
+def view_size(image_size, # a view's `transform_args.image_size`: None or `[size, size]`, a side, or a fraction of `size`
+              size:int, # the run's image side
+              patch_size:int|None=None): # a transformer's patch side (fractions are rounded to a multiple of it)
+    "The side of a view: `size`, its own side, or the fraction `image_size` of `size` (`multicrop_size`)"
+    v = image_size
+    if v is None: return size
+    if isinstance(v, (list, tuple)) and len(v) == 2 and v[0] == v[1]: v = v[0]
+    if isinstance(v, float) and 0 < v <= 1: return multicrop_size(size, v, patch_size)
+    if isinstance(v, int) and not isinstance(v, bool) and v >= 1: return v
+    raise ConfigError(f"A view's transform_args image_size must be a side (an int or [n, n]) or a fraction of size (a float in (0, 1]), not {image_size!r}.")
+
 # %% ../nbs/05_config.ipynb #d0899e34
 def norm_stats(normalize:dict|None, n_in:int):
     "`(mean, std)` lists with `n_in` channels from `transform_args['normalize']` (None stays None)"
@@ -200,10 +213,12 @@ def aug_kwargs(t:dict, # resolved `transform_args`
     if sol: kw.update(solarize_p=sol['prob'], solarize_t=sol['threshold'])
     return kw
 
-def method_aug_pipelines(cfg:dict) -> list:
-    "One augmentation pipeline per view of the method of the resolved configuration `cfg`"
+def method_aug_pipelines(cfg:dict, # a resolved configuration
+                         patch_size:int|None=None): # the encoder's patch side (`encoder.patch_size`), for views sized by a fraction
+    "One augmentation pipeline per view of the method of the resolved configuration `cfg`, each at its `view_size`"
     t, n_in = cfg['transform_args'], cfg['model_args']['n_in']
-    return [get_batch_augs(**aug_kwargs(view_transform_args(t, i), cfg['size'], n_in)) for i in range(len(t['views']))]
+    views = [view_transform_args(t, i) for i in range(len(t['views']))]
+    return [get_batch_augs(**aug_kwargs(v, view_size(v['image_size'], cfg['size'], patch_size), n_in)) for v in views]
 
 # %% ../nbs/05_config.ipynb #f54c0a00
 def lr_schedule(lr:float, epochs:int, warmup_epochs:float=0, schedule:str='cosine'):
@@ -274,7 +289,8 @@ def resolve_config(files, data=None, model='resnet18', method='simclr', epochs=1
     margs.update(model_args or {})  # other keys go to the model's constructor (timm kwargs)
     if margs['n_in'] is None: margs['n_in'] = 1 if gray else 3
     if margs['n_in'] not in (1, 3): raise ConfigError(f"model_args.n_in must be 1 or 3 for image files, not {margs['n_in']!r}.")
-    t = resolve_transforms([spec.transform_args, preset.get('transform_args'), transform_args], spec.n_views)
+    user_t = {k: v for k, v in (transform_args or {}).items() if k != 'image_size'}  # the global size, `size` above: not every view's
+    t = resolve_transforms([spec.transform_args, preset.get('transform_args'), user_t], spec.n_views)
     t['image_size'] = [size, size]
     o = merge_args(OPTIM_ARGS, spec.optim_args, 'optim_args')
     o = merge_args(merge_args(o, preset.get('optim_args'), 'optim_args'), optim_args, 'optim_args')
@@ -295,7 +311,9 @@ def resolve_config(files, data=None, model='resnet18', method='simclr', epochs=1
                precision=prec[precision], seed=seed, init_from=str(Path(init_from).resolve()) if init_from else None,
                preset='small_images' if small else 'default', model_args=margs, method_args=m, transform_args=t,
                optim_args=o, notes=notes)
-    for i in range(spec.n_views): aug_kwargs(view_transform_args(t, i), size, margs['n_in'])  # checks the normalization
+    for i in range(spec.n_views):  # checks each view's size and normalization
+        v = view_transform_args(t, i)
+        aug_kwargs(v, view_size(v['image_size'], size), margs['n_in'])
     try: return json.loads(json.dumps(cfg))
     except TypeError as e: raise ConfigError(f"Settings must be JSON values (numbers, strings, lists, dicts): {e}.") from None
 

@@ -22,6 +22,7 @@ from fastai.vision.core import imagenet_stats
 from .layers import create_encoder, create_cls_module, Encoder
 from .files import load_image
 from .distributed import unwrap
+from .vision.core import exported_name, exported_encoder
 
 # %% auto #0
 __all__ = ['encoder_of', 'load_images', 'labels_from_folders', 'embed', 'knn_accuracy', 'linear_probe', 'pca_features',
@@ -30,10 +31,10 @@ __all__ = ['encoder_of', 'load_images', 'labels_from_folders', 'embed', 'knn_acc
 
 # %% ../nbs/20_evaluation.ipynb #97d703df
 def encoder_of(model_or_learner):
-    "The encoder of a `Learner` or model: `model.encoder`, the `Encoder` first layer of a `create_cls_model`, else the model"
+    "The encoder of a `Learner` or model: a method's exported encoder (`model.encoder`, DINO's teacher), the `Encoder` first layer of a `create_cls_model`, else the model"
     m = model_or_learner.model if isinstance(model_or_learner, Learner) else model_or_learner
     m = unwrap(m)
-    if isinstance(getattr(m, 'encoder', None), nn.Module): return m.encoder
+    if isinstance(getattr(m, exported_name(m), None), nn.Module): return exported_encoder(m)
     if isinstance(m, nn.Sequential) and len(m) and isinstance(m[0], Encoder): return m[0]
     return m
 

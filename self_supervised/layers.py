@@ -43,6 +43,12 @@ class Encoder(nn.Module):
     @property
     def is_timm(self): return hasattr(self.body, 'forward_features')
 
+    @property
+    def patch_size(self) -> int|None:
+        "The side of a transformer's patches (its inputs' sides must be multiples of it); None for CNNs"
+        ps = getattr(getattr(self.body, 'patch_embed', None), 'patch_size', None)
+        return None if ps is None else int(ps if isinstance(ps, int) else max(ps))
+
     def forward_features(self, x):
         "The feature map (for CNNs), before pooling"
         if self.is_timm: return self.body.forward_features(x)
@@ -156,7 +162,7 @@ def create_encoder(arch, # a timm model name, an xresnet name (`xresnet18`, `xse
                    pretrained:bool=False, # load pretrained weights (needs them downloaded or cached)
                    pool_type:str=PoolingType.CatAvgMax, # a `PoolingType`; transformers use their own token pooling
                    checkpoint:bool=False, # gradient checkpointing per stage/block, to save activation memory
-                   small_input:bool|int=False, # a stem without max-pool for 28-32 px images (CNNs): True/1: stride 1, 2: stride 2
+                   small_input:bool|int=False, # a stem without max-pool for 28-32 px images (CNNs): True/1: stride 1, 2: stride 2; transformers ignore it
                    **kwargs): # passed to the model's constructor (`timm.create_model`, `xresnet18`...)
     "An `Encoder` mapping `(B, n_in, H, W)` images to `(B, num_features)` features"
     if pool_type not in _pooling_types(): raise ValueError(f"pool_type must be one of {_pooling_types()}, not {pool_type!r}")
@@ -165,7 +171,6 @@ def create_encoder(arch, # a timm model name, an xresnet name (`xresnet18`, `xse
     config = dict(arch=arch if isinstance(arch, str) else getattr(arch, '__name__', str(arch)), n_in=n_in,
                   pool_type=pool_type, small_input=small_input, kwargs=kwargs)
     if kind == 'timm' and _token_pooled(body):
-        if small_input: raise ValueError(f"small_input is for CNN stems; '{config['arch']}' is a transformer: use its native size or a smaller patch size.")
         body.reset_classifier(0, 'token' if getattr(body, 'cls_token', None) is not None else 'avg')
         nf, pool = getattr(body, 'head_hidden_size', body.num_features), None
     else:

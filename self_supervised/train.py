@@ -16,15 +16,16 @@ from fastai.callback.tensorboard import TensorBoardCallback
 from . import __version__
 from .layers import create_encoder, Encoder
 from .config import ConfigError, get_method, resolve_config, check_out, opt_func, lr_schedule, method_aug_pipelines
+from .config import view_size, view_transform_args
 from .files import find_images, check_readable, image_dls, SkipUnreadable, default_device, default_workers, check_decode
-from .vision.core import MultiViewMethod, MomentumModel
+from .vision.core import MultiViewMethod, MomentumModel, exported_encoder, exported_name
 from .vision.simclr import SIMCLR_SMALL_PRESET
 from .checkpoint import *
 
 # %% auto #0
 __all__ = ['SMALL_IMAGE_PRESET', 'TrainOnly', 'TensorBoardLog', 'export', 'run_logger', 'run_lock', 'RunDiverged',
-           'RunInterrupted', 'saved_epoch', 'stops_cleanly', 'build_encoder', 'method_learner', 'init_weights',
-           'init_heads', 'pretrain']
+           'RunInterrupted', 'saved_epoch', 'stops_cleanly', 'build_encoder', 'check_view_sizes', 'method_learner',
+           'init_weights', 'init_heads', 'pretrain']
 
 # %% ../nbs/30_train.ipynb #fb24ec44
 class TrainOnly(Callback):
@@ -53,7 +54,7 @@ def export(checkpoint, # a `last.pth`, a run folder, or a state_dict file
         if model is None: raise ConfigError(f"'{p}' does not record its architecture: pass model=<name> (and model_args such as n_in).")
         ecfg = dict(arch=model, **dict(dict(n_in=3, pool_type='catavgmax', small_input=False, kwargs={}), **(model_args or {})))
     enc = encoder_from_config(ecfg)
-    try: load_body(enc.body, sd)
+    try: load_body(enc.body, sd, meta.get('backbone', 'encoder'))
     except RuntimeError as e: raise ConfigError(f"The weights in '{p}' do not fit {ecfg['arch']}: {str(e).splitlines()[0]}") from None
     out = Path(out) if out else (p.parent.parent/'exported_models' if p.parent.name == 'checkpoints' else p.parent)
     return export_backbone(enc, out, **info)
@@ -195,6 +196,20 @@ def build_encoder(cfg:dict) -> Encoder:
         raise ConfigError(f"{str(e).splitlines()[0]} (model={cfg['model']!r}): pass a timm name (timm.list_models()), an xresnet name or torchvision/<name>.") from None
     except RuntimeError as e: raise ConfigError(str(e).splitlines()[0]) from None
 
+def check_view_sizes(encoder:Encoder, cfg:dict):
+    "A `ConfigError` when a transformer cannot take the views of `cfg`: sides that are not whole patches, or several sizes for a fixed-size model"
+    patch, pe = encoder.patch_size, getattr(encoder.body, 'patch_embed', None)
+    if not patch: return
+    t = cfg['transform_args']
+    sizes = sorted({view_size(view_transform_args(t, i)['image_size'], cfg['size'], patch) for i in range(len(t['views']))})
+    bad = [s for s in sizes if s % patch]
+    if bad: raise ConfigError(f"The views' sides {bad} are not multiples of the patch size {patch} of {cfg['model']!r}: pass a size "
+                              f"that is (e.g. size={max(patch, cfg['size'] // patch * patch)}) or a smaller model_args.patch_size.")
+    fixed = tuple(pe.img_size) if getattr(pe, 'strict_img_size', False) and getattr(pe, 'img_size', None) else None
+    if fixed and any((s, s) != fixed for s in sizes):
+        raise ConfigError(f"{cfg['model']!r} takes images of {fixed[0]} px only, the views are {sizes} px: pass model_args.dynamic_img_size=True "
+                          "(and a patch_size that divides them, e.g. 4 for 28-32 px images).")
+
 def _is_cnn(m:nn.Module) -> bool: return sum(isinstance(o, nn.Conv2d) for o in m.modules()) > 1  # a ViT has one: its patch embedding
 
 def method_learner(cfg:dict, # a resolved configuration
@@ -210,7 +225,7 @@ def method_learner(cfg:dict, # a resolved configuration
     model = spec.create_model(encoder or build_encoder(cfg), **spec.model_kwargs(m))
     dls = image_dls(files, cfg['size'], cfg['model_args']['n_in'], bs=max(1, cfg['batch_size'] // world_size),
                     num_workers=num_workers, device=device, decode=decode, log=log)
-    cb = spec.callback(method_aug_pipelines(cfg), gather=world_size > 1, **spec.callback_kwargs(m))
+    cb = spec.callback(method_aug_pipelines(cfg, getattr(model.encoder, 'patch_size', None)), gather=world_size > 1, **spec.callback_kwargs(m))
     learn = Learner(dls, model, loss_func=_loss_set_by_callback, opt_func=opt_func(o['optimizer'], o['momentum']), lr=o['lr'],
                     wd=o['weight_decay'], splitter=spec.splitter or trainable_params, cbs=[cb, TrainOnly()])
     learn.recorder.valid_metrics = False  # no validation set: all images train
@@ -227,7 +242,7 @@ def init_weights(encoder:Encoder, # the new run's encoder
     p = weights_file(init_from)
     if p is None: raise ConfigError(f"init_from '{init_from}' does not exist: pass an exported backbone.pth, a last.pth or a run folder.")
     sd = load_checkpoint(p)
-    try: load_body(encoder.body, sd)
+    try: load_body(encoder.body, sd, checkpoint_meta(sd).get('backbone', 'encoder'))
     except RuntimeError as e:
         raise ConfigError(f"init_from '{p}' does not fit model {encoder.config['arch']!r}: {str(e).splitlines()[0]}") from None
     same = checkpoint_meta(sd).get('config', {}).get('method', 'simclr') == method
@@ -295,6 +310,7 @@ def pretrain(out, # folder of the run: config, logs, checkpoints, exported backb
                          optim_args, model_args, precision, seed, init_from)
     set_seed(seed + rk)  # the encoder's initial weights
     encoder = build_encoder(cfg)
+    check_view_sizes(encoder, cfg)
     state = check_out(out, cfg, resume, overwrite)
     init = init_weights(encoder, init_from, method) if init_from and not state else None
     if (devices or 1) > 1 and ws == 1:
@@ -329,7 +345,7 @@ def pretrain(out, # folder of the run: config, logs, checkpoints, exported backb
             return out/'exported_models'/'backbone.pth'
         learn = method_learner(cfg, files, encoder, default_device(local), num_workers, ws, decode, log)
         if not progress: learn.remove_cb(ProgressCallback)
-        meta = dict(config=cfg, encoder=encoder.config, export_info=export_info)
+        meta = dict(config=cfg, encoder=encoder.config, export_info=export_info, backbone=exported_name(learn.model))
         if state:
             learn.model.load_state_dict(state['model'])
             learn.model.to(learn.dls.device); learn.create_opt(); load_opt_state(learn.opt, state['opt'], learn.dls.device)
@@ -354,7 +370,7 @@ def pretrain(out, # folder of the run: config, logs, checkpoints, exported backb
             learn.fit(epochs, start_epoch=start, cbs=run_cbs + list(cbs or []))
         if main:
             if skip.skipped: log.warning(f"{len(skip.skipped)} unreadable file(s) were skipped (named in {out/'train.log'}).")
-            path = export_backbone(learn.model.encoder, out/'exported_models', **export_info)
+            path = export_backbone(exported_encoder(learn.model), out/'exported_models', **export_info)
             done = elog.rows[-1]['epoch'] if elog.rows else start
             log.info((f"Done: {done} epochs." if done >= epochs else f"Stopped after epoch {done}/{epochs}: rerun to resume.")
                      + f" Backbone exported to {path}")

@@ -1,8 +1,8 @@
 """One training step of every method whose loss couples the samples of a batch (SimCLR's negatives, MoCo's queue,
-Barlow Twins' and VICReg's batch statistics), on 8 real MNIST digits; run as one process, or under torchrun with
-`gather=True`. Writes, per method, the reported loss and every parameter gradient (after DDP averaging) to
-`<out>/<method>_rank<r>.pt`."""
-import sys, torch, torch.nn as nn, torch.distributed as dist
+Barlow Twins' and VICReg's batch statistics, DINO's center), on 8 real MNIST digits; run as one process, or under
+torchrun with `gather=True`. Writes, per method, the reported loss, every parameter gradient (after DDP averaging) and
+the model's buffers after the step to `<out>/<method>_rank<r>.pt`."""
+import sys, torch, torch.nn as nn, torch.nn.functional as F, torch.distributed as dist
 from pathlib import Path
 from fastai.vision.all import Learner, DataLoaders, DataLoader, Callback, CancelFitException, SGD, Pipeline, noop
 from self_supervised.data import mnist_arrays
@@ -12,11 +12,14 @@ from self_supervised.vision.moco import create_moco_model, MoCo
 from self_supervised.vision.core import create_projector_model
 from self_supervised.vision.barlow_twins import BarlowTwins
 from self_supervised.vision.vicreg import VICReg
+from self_supervised.vision.dino import create_dino_model, DINO
 import self_supervised.distributed as ssd
 
 # deterministic, different views: no randomness, so every process makes the views the one-process run makes
 def view1(x): return x.flip(-1)
 def view2(x): return x.transpose(-1, -2) * 0.5 + 0.25
+def local1(x): return F.avg_pool2d(x, 2)                 # DINO's local views: 14 px
+def local2(x): return x[..., 7:21, 7:21]
 
 # models without BatchNorm: its statistics are per process under DDP (SyncBatchNorm needs CUDA)
 METHODS = dict(
@@ -27,14 +30,17 @@ METHODS = dict(
     barlow_twins=(lambda enc: create_projector_model(enc, 64, 32, bn=False),
                   lambda pipes, gather: BarlowTwins(pipes, lambd=5e-3, gather=gather)),
     vicreg=(lambda enc: create_projector_model(enc, 64, 32, bn=False),
-            lambda pipes, gather: VICReg(pipes, gather=gather)))
+            lambda pipes, gather: VICReg(pipes, gather=gather)),
+    dino=(lambda enc: create_dino_model(enc, out_dim=32, hidden_size=64, bottleneck_dim=16),
+          lambda pipes, gather: DINO(pipes + [Pipeline([local1], split_idx=0), Pipeline([local2], split_idx=0)], gather=gather)))
 
 class SaveGrads(Callback):
     order = 90
     def __init__(self, path): self.path = path
     def after_backward(self):
         grads = {n.removeprefix('module.'): p.grad.detach().clone() for n, p in self.learn.model.named_parameters() if p.grad is not None}
-        torch.save(dict(loss=self.learn.loss.detach().clone(), grads=grads), self.path)
+        buffers = {n.removeprefix('module.'): b.detach().clone() for n, b in self.learn.model.named_buffers()}
+        torch.save(dict(loss=self.learn.loss.detach().clone(), grads=grads, buffers=buffers), self.path)
         raise CancelFitException()
 
 def step(method, out, distributed):

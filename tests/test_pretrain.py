@@ -121,9 +121,10 @@ def test_gray_rgba_palette_and_small_images(tmp_path):
 
 # --- kill and resume ---
 
-@pytest.mark.parametrize('method', ['simclr', 'byol', 'moco', 'simsiam', 'barlow_twins', 'vicreg'])
+@pytest.mark.parametrize('method', ['simclr', 'byol', 'moco', 'simsiam', 'barlow_twins', 'vicreg',
+                                    pytest.param('dino', marks=pytest.mark.slow)])  # DINO's 8 views: +38 s; its notebook checks an in-process resume
 def test_sigkill_during_training_resumes_exactly(tmp_path, digits, method):
-    "Weights (target networks and queues included), optimizer state, metrics and export equal an uninterrupted run's"
+    "Weights (target networks, queues and centers included), optimizer state, metrics and export equal an uninterrupted run's"
     ref, run, m = tmp_path/'ref', tmp_path/'run', f'method={method}'
     _main(ref, digits, 3, m)                                      # uninterrupted
     # a second's pause before each checkpoint's rename: epochs of a fraction of a second cannot finish before the kill lands
@@ -146,8 +147,8 @@ def test_sigkill_during_training_resumes_exactly(tmp_path, digits, method):
     assert f"Took over the lock of '{run}' left by process {p.pid} on" in log and not (run/'.lock').exists()
     a, b = load_checkpoint(ref/'checkpoints'/'last.pth'), load_checkpoint(ckpt)
     assert a['epoch'] == b['epoch'] == 3
-    assert (method in ('byol', 'moco')) == any(n.startswith('target_encoder.') for n in a['model'])
-    assert (method == 'moco') == ('queue' in a['model'])
+    assert (method in ('byol', 'moco', 'dino')) == any(n.startswith('target_encoder.') for n in a['model'])
+    assert (method == 'moco') == ('queue' in a['model']) and (method == 'dino') == ('center' in a['model'])
     for n, w in a['model'].items(): torch.testing.assert_close(b['model'][n].float(), w.float(), rtol=0, atol=1e-4, msg=n)
     for sa, sb in zip(a['opt']['state'], b['opt']['state']):
         for k, v in sa.items():
@@ -157,6 +158,8 @@ def test_sigkill_during_training_resumes_exactly(tmp_path, digits, method):
     for x, y in zip(ra, rb): assert abs(float(x['train_loss']) - float(y['train_loss'])) < 1e-4
     ea, eb = (load_checkpoint(o/'exported_models'/'backbone.pth') for o in (ref, run))
     for n, w in ea.items(): torch.testing.assert_close(eb[n].float(), w.float(), rtol=0, atol=1e-4, msg=n)
+    exported = 'target_encoder' if method == 'dino' else 'encoder'   # DINO exports its teacher
+    for n, w in ea.items(): assert torch.equal(w, a['model'][f'{exported}.body.{n}']), n
     timm.create_model('test_resnet', num_classes=0, in_chans=1).load_state_dict(eb)   # a timm-loadable backbone
 
 def test_sigkill_during_checkpoint_write_keeps_previous(tmp_path, digits):

@@ -6,17 +6,17 @@
 from __future__ import annotations
 import math, warnings
 from copy import deepcopy
-import torch, torch.nn as nn
+import torch, torch.nn as nn, torch.distributed as dist
 from fastcore.basics import store_attr
 from fastai.callback.core import Callback, CancelBatchException
 from fastai.callback.fp16 import MixedPrecision
 from ..layers import create_mlp_module
 from ..augmentations import assert_aug_pipelines, show_augs
-from ..distributed import gather_with_grad, world_size, unwrap
+from ..distributed import gather_with_grad, world_size, unwrap, is_distributed
 
 # %% auto #0
-__all__ = ['forward_views', 'encoder_features', 'ProjectorModel', 'create_projector_model', 'MultiViewMethod', 'normalized_std',
-           'MomentumModel', 'cosine_momentum']
+__all__ = ['forward_views', 'encoder_features', 'ProjectorModel', 'create_projector_model', 'exported_name', 'exported_encoder',
+           'MultiViewMethod', 'normalized_std', 'MomentumModel', 'cosine_momentum']
 
 # %% ../../nbs/07_vision.core.ipynb #5d493398
 def forward_views(f, # a function of a batch, e.g. an encoder followed by a head
@@ -51,6 +51,15 @@ def create_projector_model(encoder:nn.Module, # an encoder with `num_features`, 
                            bn:bool=True): # BatchNorm after each hidden layer
     "A `ProjectorModel` with an MLP projector sized from `encoder.num_features`, no bias at its end: Barlow Twins' and VICReg's model"
     return ProjectorModel(encoder, create_mlp_module(encoder_features(encoder), hidden_size, projection_size, bn, nlayers, last_bias=False))
+
+# %% ../../nbs/07_vision.core.ipynb #ab27610a
+def exported_name(model:nn.Module) -> str:
+    "The name of the submodule of a method's model that is its backbone (export, evaluation): `model.export_name`, else `'encoder'`"
+    return getattr(unwrap(model), 'export_name', 'encoder')
+
+def exported_encoder(model:nn.Module) -> nn.Module:
+    "The encoder of a method's model that is exported and evaluated (`exported_name`)"
+    return getattr(unwrap(model), exported_name(model))
 
 # %% ../../nbs/07_vision.core.ipynb #69c0f629
 class MultiViewMethod(Callback):
@@ -107,6 +116,13 @@ class MultiViewMethod(Callback):
     def all_gather(self, x:torch.Tensor) -> tuple:
         "`(x of every process, row where this process's x starts)` when `gather`, else `(x, 0)`; gradients are exact"
         return gather_with_grad(x) if self.gather else (x, 0)
+
+    @torch.no_grad()
+    def global_mean(self, x:torch.Tensor) -> torch.Tensor:
+        "Mean over the rows of `x` (float32), over every process's rows when `gather`: one all-reduce of sums and counts, no gradient"
+        s = torch.cat([x.detach().float().sum(0).flatten(), x.new_full((1,), len(x), dtype=torch.float)])
+        if self.gather and is_distributed(): dist.all_reduce(s)
+        return (s[:-1] / s[-1]).view(x.shape[1:])
 
     def gathered_views(self, z:torch.Tensor) -> list:
         "The views' parts of `z` (rows laid out view after view), each gathered from every process when `gather`"
