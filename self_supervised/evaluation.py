@@ -25,9 +25,9 @@ from .distributed import unwrap
 from .vision.core import exported_name, exported_encoder
 
 # %% auto #0
-__all__ = ['encoder_of', 'load_images', 'labels_from_folders', 'embed', 'knn_accuracy', 'linear_probe', 'pca_features',
-           'evaluate_features', 'baselines', 'create_cls_model', 'cls_splitter', 'cls_learner', 'fixed_subset',
-           'KNNMonitor']
+__all__ = ['KNN_K', 'encoder_of', 'load_images', 'labels_from_folders', 'embed', 'knn_accuracy', 'linear_probe', 'pca_features',
+           'evaluate_features', 'baselines', 'score_features', 'create_cls_model', 'cls_splitter', 'cls_learner',
+           'few_label_accuracy', 'fixed_subset', 'KNNMonitor']
 
 # %% ../nbs/20_evaluation.ipynb #97d703df
 def encoder_of(model_or_learner):
@@ -230,6 +230,26 @@ def baselines(train_x, # training images `(N, ...)`
     return {'raw pixels': evaluate_features(flat(train_x), train_y, flat(x), y, **kwargs),
             f'PCA{n_components}': evaluate_features(ptr, train_y, pv, y, **kwargs)}
 
+# %% ../nbs/20_evaluation.ipynb #b3a81f5e
+KNN_K = 20  # the one scorer's neighbours
+
+def score_features(train_feats, # features `(N, D)` to fit on (tensor or array)
+                   train_labels, # their int labels
+                   feats, # features `(M, D)` to score
+                   labels, # their int labels
+                   seed:int=0): # random state of the logistic regression
+    "The one scorer of features: `dict(knn=%, linear=%)`, top-1 of a kNN (k=20, cosine, distance-weighted) and of a logistic regression on standardized features"
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+    xt, xv = (np.asarray(o, dtype=np.float64) for o in (train_feats, feats))
+    yt, yv = np.asarray(train_labels), np.asarray(labels)
+    knn = KNeighborsClassifier(KNN_K, weights='distance', metric='cosine').fit(xt, yt)
+    sc = StandardScaler().fit(xt)
+    lin = LogisticRegression(C=1.0, max_iter=1000, random_state=seed).fit(sc.transform(xt), yt)
+    acc = lambda pred: round(float(100 * (pred == yv).mean()), 2)
+    return dict(knn=acc(knn.predict(xv)), linear=acc(lin.predict(sc.transform(xv))))
+
 # %% ../nbs/20_evaluation.ipynb #1dd4aa71
 @delegates(create_cls_module, but=['nf', 'n_out'])
 def create_cls_model(encoder:Encoder, # an encoder with `num_features`
@@ -256,6 +276,50 @@ def cls_learner(dls, # labeled DataLoaders
     loss_func = loss_func or getattr(dls.train_ds, 'loss_func', None) or CrossEntropyLossFlat()
     return Learner(dls, create_cls_model(encoder, n_out, **(head_kwargs or {})), loss_func=loss_func, metrics=metrics,
                    splitter=cls_splitter, **kwargs)
+
+# %% ../nbs/20_evaluation.ipynb #c4f8e1b6
+def _shift_flip(x:torch.Tensor, max_shift:int) -> torch.Tensor:
+    "Each image shifted by up to `max_shift` pixels (zero padding) and, for 3-channel images, flipped with probability 0.5"
+    n, _, h, w = x.shape
+    p = F.pad(x, [max_shift] * 4)
+    dy, dx = torch.randint(0, 2 * max_shift + 1, (2, n)).tolist()
+    out = torch.stack([p[i, :, a:a + h, b:b + w] for i, (a, b) in enumerate(zip(dy, dx))])
+    if x.shape[1] == 3:
+        flip = torch.rand(n) < 0.5
+        out[flip] = out[flip].flip(-1)
+    return out
+
+def few_label_accuracy(encoder:Encoder, # the encoder to fine-tune (a copy is trained)
+                       train_x:torch.Tensor, # images `(N, C, H, W)`, normalized as the encoder expects
+                       train_y:torch.Tensor, # their int labels: `n_per_class` images of each class are used
+                       x:torch.Tensor, # images to score
+                       y:torch.Tensor, # their int labels
+                       n_per_class:int=10, # labeled images per class
+                       epochs:int=15, # epochs of `fine_tune` after the head's one
+                       lr:float=2e-3, # base learning rate of `fine_tune`
+                       seed:int=0): # which images are labeled, the head's init and the order of batches
+    "Top-1 (%) on `x` of a copy of `encoder` fine-tuned with a linear head on `n_per_class` labeled images per class of `train_x`"
+    import copy
+    from fastai.torch_core import set_seed
+    from fastai.data.core import DataLoaders
+    from fastai.data.load import DataLoader
+    from fastai.callback.core import Callback
+    g = torch.Generator().manual_seed(seed)
+    idx = torch.cat([torch.nonzero(train_y == c).flatten()[torch.randperm(int((train_y == c).sum()), generator=g)[:n_per_class]]
+                     for c in train_y.unique()])
+    set_seed(seed)
+    enc, dev = copy.deepcopy(encoder), _device(encoder)
+    items = list(zip(train_x[idx], train_y[idx]))
+    dls = DataLoaders(DataLoader(items, bs=min(50, len(items)), shuffle=True, drop_last=False, device=dev),
+                      DataLoader(items[:1], bs=1, device=dev))   # no validation worth the time: the score is on `x`
+    class _Aug(Callback):
+        def before_batch(self):
+            if self.training: self.learn.xb = (_shift_flip(self.xb[0], max(1, self.xb[0].shape[-1] // 14)),)
+    learn = cls_learner(dls, enc, n_out=int(train_y.max()) + 1, cbs=_Aug())
+    with learn.no_bar(), learn.no_logging(): learn.fine_tune(epochs, lr)
+    model = learn.model.eval()
+    with torch.no_grad(): pred = torch.cat([model(b.to(dev)).argmax(1).cpu() for b in x.split(256)])
+    return round(float(100 * (pred == y.cpu()).float().mean()), 2)
 
 # %% ../nbs/20_evaluation.ipynb #fec0bb06
 class _Subset:
