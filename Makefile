@@ -26,7 +26,7 @@ sync: $(STAMP)
 nbs: $(STAMP)
 	OMP_NUM_THREADS=1 $(BIN)/nbdev-test nbs --n-workers $(NWORK) --do-print --timing
 
-test: sync nbs
+test: sync check-outputs nbs
 	$(PY) -m pytest -q tests
 
 # the notebooks are committed executed (they are the docs): `make outputs` runs them (or NBS="nbs/a.ipynb ...") and

@@ -76,8 +76,10 @@ def main():
     root = Path(__file__).resolve().parent.parent
     nbs = a.nbs or sorted(str(f) for f in (root/'nbs').glob('*.ipynb'))
     failed = []
-    with ProcessPoolExecutor(a.workers) as ex:
-        for fn, ok, secs, err in ex.map(run_nb, nbs):
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import run_nbs   # by module name: IPython replaces `__main__` in the workers
+    with ProcessPoolExecutor(a.workers) as ex:   # forked workers, as nbdev-test runs notebooks
+        for fn, ok, secs, err in ex.map(run_nbs.run_nb, nbs):
             print(f"{'ran' if ok else 'FAILED'} {Path(fn).name} in {secs:.0f} s", flush=True)
             if not ok: failed.append(fn); sys.stderr.write(err + '\n')
     if failed: sys.exit(f"{len(failed)} notebook(s) failed and were left as they were: {', '.join(Path(f).name for f in failed)}")
