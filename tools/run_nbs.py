@@ -12,7 +12,9 @@ from pathlib import Path
 
 SKIP_FLAGS = ['notest', 'slow']
 # figures at 60 dpi as plain PNG (not retina): pictures a reader can see, a few tens of kB each
-SETUP = "import matplotlib as _mpl; _mpl.rcParams['figure.dpi'] = 60\n%config InlineBackend.figure_formats = ['png']"
+# and no torch.jit deprecation warning from fastai's import (the CLI filters it too): noise a reader can do nothing about
+SETUP = ("import matplotlib as _mpl; _mpl.rcParams['figure.dpi'] = 60\n%config InlineBackend.figure_formats = ['png']\n"
+         "import warnings as _w; _w.filterwarnings('ignore', message=r'`torch\\.jit\\.script` is deprecated', category=FutureWarning)")
 MAX_STREAM = 4000  # characters of a long log kept: its start and its end
 MAX_PNG = 80_000  # bytes of base64: a larger PNG (a photo) is stored as a JPEG when that is smaller
 
