@@ -9,16 +9,13 @@ Fix any of these with `make outputs NBS=nbs/<notebook>` (runs the notebook and s
 import json, re, sys
 from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run_nbs import SKIP_FLAGS, src_hash
+from run_nbs import notebook_to_run, src_hash
 
 PICTURES = re.compile(r'^(02_augmentations|02a_multicrop|1\d_vision\..*|30_train)\.ipynb$')  # must show a picture
 MAX_OUTPUT = 300_000  # bytes of one output (a PNG is base64)
 
 def problems(fn:Path) -> list:
-    from nbdev.process import NBProcessor
-    from nbdev.test import _skip_cell
-    nb = NBProcessor(fn, rm_directives=False, process=True).nb
-    skip = _skip_cell(nb, SKIP_FLAGS)
+    nb, skip = notebook_to_run(fn)
     runs = {c.id for c in nb.cells if c.cell_type == 'code' and not skip(c)}
     cells = json.loads(fn.read_text())['cells']
     out, n_out, n_png = [], 0, 0

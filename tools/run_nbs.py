@@ -39,16 +39,20 @@ def _trim(text:str) -> str:
     h = MAX_STREAM // 2
     return text[:h] + f"\n[... {len(text) - MAX_STREAM} characters of log left out ...]\n" + text[-h:]
 
+def notebook_to_run(fn) -> tuple:
+    "`(nb, skip)`: notebook `fn` as nbdev-test reads it, and the predicate for the cells not run (slow, notest, not code)"
+    from nbdev.process import NBProcessor
+    from nbdev.test import _skip_cell
+    nb = NBProcessor(fn, rm_directives=False, process=True).nb
+    return nb, _skip_cell(nb, SKIP_FLAGS)
+
 def run_nb(fn:str) -> tuple:
     "Run notebook `fn` (skipping slow cells) and write it back with its outputs; `(fn, ok, seconds, error)`"
     from fastcore.nbio import write_nb
     from execnb.shell import CaptureShell
     from fastcore.xtras import working_directory
-    from nbdev.process import NBProcessor
-    from nbdev.test import _skip_cell
     fn, t0 = Path(fn).resolve(), time.time()
-    nb = NBProcessor(fn, rm_directives=False, process=True).nb
-    skip, ran = _skip_cell(nb, SKIP_FLAGS), set()
+    (nb, skip), ran = notebook_to_run(fn), set()
     os.environ['IN_TEST'] = '1'
     k = CaptureShell(fn)
     try:
