@@ -1,6 +1,6 @@
 """One training step of every method whose loss couples the samples of a batch (SimCLR's negatives, MoCo's queue,
-Barlow Twins' and VICReg's batch statistics, DINO's center), on 8 real MNIST digits; run as one process, or under
-torchrun with `gather=True`. Writes, per method, the reported loss, every parameter gradient (after DDP averaging) and
+Barlow Twins' and VICReg's batch statistics, DINO's center, SwAV's Sinkhorn codes and queue), on 8 real MNIST digits;
+run as one process, or under torchrun with `gather=True`. Writes, per method, the reported loss, every parameter gradient (after DDP averaging) and
 the model's buffers after the step to `<out>/<method>_rank<r>.pt`."""
 import sys, torch, torch.nn as nn, torch.nn.functional as F, torch.distributed as dist
 from pathlib import Path
@@ -13,6 +13,7 @@ from self_supervised.vision.core import create_projector_model
 from self_supervised.vision.barlow_twins import BarlowTwins
 from self_supervised.vision.vicreg import VICReg
 from self_supervised.vision.dino import create_dino_model, DINO
+from self_supervised.vision.swav import create_swav_model, SwAV
 import self_supervised.distributed as ssd
 
 # deterministic, different views: no randomness, so every process makes the views the one-process run makes
@@ -20,6 +21,12 @@ def view1(x): return x.flip(-1)
 def view2(x): return x.transpose(-1, -2) * 0.5 + 0.25
 def local1(x): return F.avg_pool2d(x, 2)                 # DINO's local views: 14 px
 def local2(x): return x[..., 7:21, 7:21]
+
+def swav_model(enc):
+    "SwAV with a full queue of 12 (random) embeddings per global view: 6 in each of 2 processes' Sinkhorn, the global batch's 8 queued after"
+    m = create_swav_model(enc, n_prototypes=16, hidden_size=64, projection_size=16, queue_size=12, bn=False)
+    with torch.no_grad(): m.queue.copy_(F.normalize(torch.randn_like(m.queue), dim=-1)); m.queue_count.fill_(12)
+    return m
 
 # models without BatchNorm: its statistics are per process under DDP (SyncBatchNorm needs CUDA)
 METHODS = dict(
@@ -32,7 +39,10 @@ METHODS = dict(
     vicreg=(lambda enc: create_projector_model(enc, 64, 32, bn=False),
             lambda pipes, gather: VICReg(pipes, gather=gather)),
     dino=(lambda enc: create_dino_model(enc, out_dim=32, hidden_size=64, bottleneck_dim=16),
-          lambda pipes, gather: DINO(pipes + [Pipeline([local1], split_idx=0), Pipeline([local2], split_idx=0)], gather=gather)))
+          lambda pipes, gather: DINO(pipes + [Pipeline([local1], split_idx=0), Pipeline([local2], split_idx=0)], gather=gather)),
+    swav=(swav_model,   # prototypes not frozen, queue in use from the first step
+          lambda pipes, gather: SwAV(pipes + [Pipeline([local1], split_idx=0), Pipeline([local2], split_idx=0)],
+                                     freeze_prototypes_niters=0, epoch_queue_starts=0, gather=gather)))
 
 class SaveGrads(Callback):
     order = 90

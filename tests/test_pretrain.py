@@ -123,11 +123,11 @@ def test_gray_rgba_palette_and_small_images(tmp_path):
 
 # the default run kills one method of each kind of state: no extra state (simclr), target networks (byol), a queue
 # buffer (moco); the others hold nothing these do not, and run with `make test-all` (DINO's 8 views: +38 s; its
-# notebook checks an in-process resume)
+# notebook checks an in-process resume; SwAV's likewise)
 _slow = pytest.mark.slow
 @pytest.mark.parametrize('method', ['simclr', 'byol', 'moco', pytest.param('simsiam', marks=_slow),
                                     pytest.param('barlow_twins', marks=_slow), pytest.param('vicreg', marks=_slow),
-                                    pytest.param('dino', marks=_slow)])
+                                    pytest.param('dino', marks=_slow), pytest.param('swav', marks=_slow)])
 def test_sigkill_during_training_resumes_exactly(tmp_path, digits, method):
     "Weights (target networks, queues and centers included), optimizer state, metrics and export equal an uninterrupted run's"
     ref, run, m = tmp_path/'ref', tmp_path/'run', f'method={method}'
@@ -153,7 +153,7 @@ def test_sigkill_during_training_resumes_exactly(tmp_path, digits, method):
     a, b = load_checkpoint(ref/'checkpoints'/'last.pth'), load_checkpoint(ckpt)
     assert a['epoch'] == b['epoch'] == 3
     assert (method in ('byol', 'moco', 'dino')) == any(n.startswith('target_encoder.') for n in a['model'])
-    assert (method == 'moco') == ('queue' in a['model']) and (method == 'dino') == ('center' in a['model'])
+    assert (method in ('moco', 'swav')) == ('queue' in a['model']) and (method == 'dino') == ('center' in a['model'])
     for n, w in a['model'].items(): torch.testing.assert_close(b['model'][n].float(), w.float(), rtol=0, atol=1e-4, msg=n)
     for sa, sb in zip(a['opt']['state'], b['opt']['state']):
         for k, v in sa.items():
