@@ -21,7 +21,7 @@ def view1(x): return x.flip(-1)
 def view2(x): return x.transpose(-1, -2) * 0.5 + 0.25
 def local1(x): return F.avg_pool2d(x, 2)                 # DINO's local views: 14 px
 def local2(x): return x[..., 7:21, 7:21]
-def big(x): return F.interpolate(x, size=64, mode='bilinear')   # distillation's one view: 2x2 feature maps for its local loss
+def big(x): return F.interpolate(x, size=40, mode='bilinear')   # distillation's one view: 2x2 feature maps for its local loss
 
 # models without BatchNorm: its statistics are per process under DDP (SyncBatchNorm needs CUDA)
 METHODS = dict(
@@ -35,7 +35,7 @@ METHODS = dict(
             lambda pipes, gather: VICReg(pipes, gather=gather)),
     dino=(lambda enc: create_dino_model(enc, out_dim=32, hidden_size=64, bottleneck_dim=16),
           lambda pipes, gather: DINO(pipes + [Pipeline([local1], split_idx=0), Pipeline([local2], split_idx=0)], gather=gather)),
-    distillation=(lambda enc: create_distillation_model(enc, create_encoder('resnet18', n_in=1, pool_type='avg', norm_layer=nn.Identity), queue_size=16),
+    distillation=(lambda enc: create_distillation_model(enc, create_encoder('test_resnet', n_in=1, pool_type='avg', norm_layer=nn.Identity), queue_size=16),
                   lambda pipes, gather: Distillation([Pipeline([big], split_idx=0)], mixup=False, gather=gather)))
 
 class SaveGrads(Callback):
