@@ -7,6 +7,7 @@ Each method trains a resnet18 with `pretrain(method=...)`, everything else at th
 momentum too) is stretched over the budget by `TimeBudget` (bench/quality.py). Its exported backbone embeds the 4000
 training and the 1000 held-out digits (`mnist_split`), and one scorer (bench/score.py) fits on the training features
 and scores the held-out ones: kNN (k=20, cosine, distance-weighted) and logistic regression on standardized features.
+Distillation runs last, taught by the SimCLR run of the same bench (whose budget is not counted in its own).
 The raw pixels are scored the same way, for reference. `--split tune` carves 3500/500 out of the training digits
 instead (for choosing defaults; never choose them on the held-out 1000).
 
@@ -46,8 +47,12 @@ def main(argv=None):
     files = write_pngs(train[0], work/'images')
     t0 = time.perf_counter()
     rows = {'raw pixels': dict(score_features(train[0].flatten(1).float() / 255, train[1], valid[0].flatten(1).float() / 255, valid[1], a.seed), dim=784)}
-    for name in names:
-        rows[name] = method_row(name, a.budget, files, train, valid, work, a.seed)
+    for name in sorted(names, key=lambda n: n == 'distillation'):  # distillation last: its teacher is this bench's SimCLR run
+        kw = {}
+        if name == 'distillation':
+            if 'simclr' not in rows: print('distillation skipped: its teacher is the simclr run (add simclr to --methods)'); continue
+            kw = dict(method_args=dict(teacher=str(work/'simclr')))
+        rows[name] = method_row(name, a.budget, files, train, valid, work, a.seed, **kw)
         print(name, rows[name], flush=True)
     cmd = 'python bench/methods.py ' + ' '.join(sys.argv[1:] if argv is None else argv)
     machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads"

@@ -175,11 +175,13 @@ def save_aug_views(data=None, # folder of images or list of files; None: the dem
                    size:int|None=None, # image side, as for `pretrain`
                    model_args:dict|None=None, # as for `pretrain` (n_in)
                    transform_args:dict|None=None, # as for `pretrain`
+                   method_args:dict|None=None, # as for `pretrain` (distillation needs its `teacher`)
                    seed:int=0): # random seed of the views
     "Write a PNG grid of `n` images of `data` with the views `method` makes of them (columns: image, view 1, view 2, ...)"
     files = check_readable(find_images(data), data)
     if len(files) < 2: raise ConfigError(f"show-augs needs at least 2 images, '{data}' has {len(files)}.")
-    cfg = resolve_config(files, data, model=model, method=method, batch_size=2, size=size, transform_args=transform_args, model_args=model_args)
+    cfg = resolve_config(files, data, model=model, method=method, batch_size=2, size=size, method_args=method_args,
+                         transform_args=transform_args, model_args=model_args)
     n_in, size = cfg['model_args']['n_in'], cfg['size']
     ims = []
     for f in files[::max(1, len(files) // n)]:

@@ -339,6 +339,9 @@ def check_out(out:Path, cfg:dict, resume:bool=True, overwrite:bool=False):
     try: old = json.loads(cfg_file.read_text())
     except ValueError: raise ConfigError(f"'{out}/config.json' is not valid JSON: fix it, pass another `out`, or overwrite=True.") from None
     diff = _diff({k: v for k, v in old.items() if k != 'info'}, cfg)
+    changed = [d for d in diff if d.split(' ', 1)[0].endswith('_sha256')]  # a file the run depends on (distillation's teacher)
+    if changed: raise ConfigError(f"A file the run in '{out}' depends on changed since it started ({'; '.join(changed)}): "
+                                  "put the original file back to resume the run, or pass another `out` or overwrite=True to start a new one.")
     if diff: raise ConfigError(f"'{out}' holds a different run (config.json differs in {'; '.join(diff)}): "
                                "pass another `out`, or overwrite=True to start a new run there.")
     if not ckpt.exists(): return None

@@ -1,7 +1,8 @@
 """One training step of every method whose loss couples the samples of a batch (SimCLR's negatives, MoCo's queue,
-Barlow Twins' and VICReg's batch statistics, DINO's center, SwAV's Sinkhorn codes and queue), on 8 real MNIST digits;
-run as one process, or under torchrun with `gather=True`. Writes, per method, the reported loss, every parameter gradient (after DDP averaging) and
-the model's buffers after the step to `<out>/<method>_rank<r>.pt`."""
+Barlow Twins' and VICReg's batch statistics, DINO's center, SwAV's Sinkhorn codes and queue, distillation's queue of
+teacher features), on 8 real MNIST digits; run as one process, or under torchrun with `gather=True`. Writes, per method,
+the reported loss, every parameter gradient (after DDP averaging) and the model's buffers after the step to
+`<out>/<method>_rank<r>.pt`."""
 import sys, torch, torch.nn as nn, torch.nn.functional as F, torch.distributed as dist
 from pathlib import Path
 from fastai.vision.all import Learner, DataLoaders, DataLoader, Callback, CancelFitException, SGD, Pipeline, noop
@@ -14,6 +15,7 @@ from self_supervised.vision.barlow_twins import BarlowTwins
 from self_supervised.vision.vicreg import VICReg
 from self_supervised.vision.dino import create_dino_model, DINO
 from self_supervised.vision.swav import create_swav_model, SwAV
+from self_supervised.vision.distillation import create_distillation_model, Distillation
 import self_supervised.distributed as ssd
 
 # deterministic, different views: no randomness, so every process makes the views the one-process run makes
@@ -21,6 +23,7 @@ def view1(x): return x.flip(-1)
 def view2(x): return x.transpose(-1, -2) * 0.5 + 0.25
 def local1(x): return F.avg_pool2d(x, 2)                 # DINO's local views: 14 px
 def local2(x): return x[..., 7:21, 7:21]
+def big(x): return F.interpolate(x, size=40, mode='bilinear')   # distillation's one view: 2x2 feature maps for its local loss
 
 def swav_model(enc):
     "SwAV with a full queue of 12 (random) embeddings per global view: 6 in each of 2 processes' Sinkhorn, the global batch's 8 queued after"
@@ -42,7 +45,9 @@ METHODS = dict(
           lambda pipes, gather: DINO(pipes + [Pipeline([local1], split_idx=0), Pipeline([local2], split_idx=0)], gather=gather)),
     swav=(swav_model,   # prototypes not frozen, queue in use from the first step
           lambda pipes, gather: SwAV(pipes + [Pipeline([local1], split_idx=0), Pipeline([local2], split_idx=0)],
-                                     freeze_prototypes_niters=0, epoch_queue_starts=0, gather=gather)))
+                                     freeze_prototypes_niters=0, epoch_queue_starts=0, gather=gather)),
+    distillation=(lambda enc: create_distillation_model(enc, create_encoder('test_resnet', n_in=1, pool_type='avg', norm_layer=nn.Identity), queue_size=16),
+                  lambda pipes, gather: Distillation([Pipeline([big], split_idx=0)], mixup=False, gather=gather)))
 
 class SaveGrads(Callback):
     order = 90

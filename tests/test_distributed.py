@@ -2,13 +2,13 @@
 samples of a batch: SimCLR (`DistributedSimCLR`), MoCo (keys gathered into the queue), Barlow Twins and VICReg (batch
 statistics over the gathered embeddings), DINO (its center, the mean of the teacher's outputs over the global batch),
 SwAV (Sinkhorn's sums over the samples of every process, each process's share of the queue, the gathered embeddings
-queued).
+queued), distillation (every process's teacher features go into the queue).
 One torchrun launch runs them all (`_methods_step.py`)."""
 import os, subprocess, sys, torch
 from pathlib import Path
 
 HERE = Path(__file__).parent
-COUPLED = ('simclr', 'moco', 'barlow_twins', 'vicreg', 'dino', 'swav')
+COUPLED = ('simclr', 'moco', 'barlow_twins', 'vicreg', 'dino', 'swav', 'distillation')
 
 def _run(args, env=None):
     r = subprocess.run(args, capture_output=True, text=True, timeout=600, env={**os.environ, **(env or {})})
@@ -31,7 +31,7 @@ def test_two_processes_equal_one(tmp_path):
         for name, g in ref['grads'].items():
             assert g.abs().max() > 0, (m, name)
             for r in ranks: torch.testing.assert_close(r['grads'][name], g, rtol=1e-4, atol=1e-5, msg=f'{m}: {name}')
-        # state the step leaves in the model (MoCo's and SwAV's queues, DINO's center) is the one-process state in every rank
+        # state the step leaves in the model (MoCo's, SwAV's and distillation's queues, DINO's center) is the one-process state in every rank
         for name in ('queue', 'center'):
             if name not in ref['buffers']: continue
             assert ref['buffers'][name].abs().sum() > 0, (m, name)

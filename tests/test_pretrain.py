@@ -167,6 +167,49 @@ def test_sigkill_during_training_resumes_exactly(tmp_path, digits, method):
     for n, w in ea.items(): assert torch.equal(w, a['model'][f'{exported}.body.{n}']), n
     timm.create_model('test_resnet', num_classes=0, in_chans=1).load_state_dict(eb)   # a timm-loadable backbone
 
+def test_distillation_resumes_exactly_and_checks_its_teacher(tmp_path, digits, capsys):
+    """A distillation run stopped after epoch 1 and resumed by the same command (the teacher reloaded from the file config.json
+    records) ends as the uninterrupted run; no checkpoint holds the teacher; a changed teacher file or none is a one-line error"""
+    from fastai.callback.core import Callback, CancelFitException
+    from self_supervised.checkpoint import Checkpoint, export_backbone
+    from self_supervised.layers import create_encoder
+    from self_supervised.vision.distillation import file_sha256
+    class StopAfterFirstEpoch(Callback):
+        order = Checkpoint.order + 1
+        def after_epoch(self): raise CancelFitException()
+    torch.manual_seed(0)   # a teacher of random weights (what is resumed does not depend on what it knows), of 96 features: a linear head
+    bb = export_backbone(create_encoder('test_resnet', n_in=1, small_input=2, pool_type='avg'), tmp_path/'teacher'/'exported_models',
+                         image_size=16, normalize=None)
+    ref, run, m = tmp_path/'ref', tmp_path/'run', ('method=distillation', f"method_args.teacher={tmp_path/'teacher'}")
+    _main(ref, digits, 3, *m)                                     # uninterrupted
+    pretrain(run, data=digits, epochs=3, method='distillation', method_args=dict(teacher=str(tmp_path/'teacher')), **FAST,
+             cbs=[StopAfterFirstEpoch()])
+    assert _epoch(run/'checkpoints'/'last.pth') == 1
+    _main(run, digits, 3, *m)                                     # the same command resumes
+    assert 'Resuming at epoch 2/3' in (run/'train.log').read_text()
+    cfg = json.loads((run/'config.json').read_text())['method_args']
+    assert (cfg['teacher'], cfg['teacher_sha256'], cfg['queue_size']) == (str(bb.resolve()), file_sha256(bb), 64)
+    a, b = load_checkpoint(ref/'checkpoints'/'last.pth'), load_checkpoint(run/'checkpoints'/'last.pth')
+    assert a['epoch'] == b['epoch'] == 3
+    assert {k.split('.')[0] for k in a['model']} == {'encoder', 'head', 'queue', 'queue_ptr'}   # no teacher (nor a local head: same channels)
+    for n, w in a['model'].items(): torch.testing.assert_close(b['model'][n].float(), w.float(), rtol=0, atol=1e-4, msg=n)
+    for sa, sb in zip(a['opt']['state'], b['opt']['state']):
+        for k, v in sa.items():
+            if isinstance(v, torch.Tensor): torch.testing.assert_close(sb[k].float(), v.float(), rtol=0, atol=1e-4, msg=k)
+    for x, y in zip(_metrics(ref), _metrics(run)): assert abs(float(x['train_loss']) - float(y['train_loss'])) < 1e-4
+    eb = load_checkpoint(run/'exported_models'/'backbone.pth')
+    for n, w in eb.items(): assert torch.equal(w, b['model'][f'encoder.body.{n}']), n   # the student's encoder
+    timm.create_model('test_resnet', num_classes=0, in_chans=1).load_state_dict(eb)
+    sd = load_checkpoint(bb)
+    torch.save({k: v + 1 if v.is_floating_point() else v for k, v in sd.items()}, bb)   # the teacher changes
+    with pytest.raises(ConfigError, match=r"depends on changed since it started \(method_args\.teacher_sha256 .*put the original file back") as e:
+        pretrain(run, data=digits, epochs=4, method='distillation', method_args=dict(teacher=str(tmp_path/'teacher')), **FAST)
+    assert '\n' not in str(e.value) and _epoch(run/'checkpoints'/'last.pth') == 3
+    assert main(_args(tmp_path/'none', digits, 1, 'method=distillation')) == 2   # no teacher
+    err = capsys.readouterr().err
+    assert err.startswith('error: method_args: distillation needs a teacher: pass method_args.teacher=') and err.count('\n') == 1, err
+    assert not (tmp_path/'none').exists()
+
 def test_sigkill_during_checkpoint_write_keeps_previous(tmp_path, digits):
     run = tmp_path/'run'
     ckpt, tmp = run/'checkpoints'/'last.pth', run/'checkpoints'/'.last.pth.tmp'

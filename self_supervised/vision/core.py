@@ -65,14 +65,15 @@ def exported_encoder(model:nn.Module) -> nn.Module:
 class MultiViewMethod(Callback):
     "Base of the self-supervised methods: makes `n_views` views of each batch, swaps in the method's loss during fit"
     order = MixedPrecision.order - 1  # views are made before autocast starts
-    n_views:int|None = 2  # views per image (None: any number of 2 or more)
+    n_views:int|None = 2  # views per image (None: any number of `min_views` or more)
+    min_views:int = 2  # fewest views the method learns from (distillation: 1, the same view for teacher and student)
     hint = "Lower the learning rate, or with fp16 check the inputs' scale."  # what to try when the loss is not finite
     def __init__(self,
                  aug_pipelines:list, # one augmentation pipeline per view
                  gather:bool=False, # losses that couple a batch see the samples of every process, with exact gradients
                  print_augs:bool=False): # print the pipelines before fit
         assert_aug_pipelines(aug_pipelines, self.n_views or len(aug_pipelines))
-        if len(aug_pipelines) < 2: raise ValueError(f"{type(self).__name__} needs 2 or more views, got {len(aug_pipelines)} pipeline(s).")
+        if len(aug_pipelines) < self.min_views: raise ValueError(f"{type(self).__name__} needs {self.min_views} or more views, got {len(aug_pipelines)} pipeline(s).")
         store_attr('aug_pipelines,gather,print_augs')
 
     @property
