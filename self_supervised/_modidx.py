@@ -522,6 +522,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                         'self_supervised/train.py'),
                                        'self_supervised.train._read_lock': ('train.html#_read_lock', 'self_supervised/train.py'),
                                        'self_supervised.train.build_encoder': ('train.html#build_encoder', 'self_supervised/train.py'),
+                                       'self_supervised.train.build_model': ('train.html#build_model', 'self_supervised/train.py'),
                                        'self_supervised.train.check_view_sizes': ( 'train.html#check_view_sizes',
                                                                                    'self_supervised/train.py'),
                                        'self_supervised.train.export': ('train.html#export', 'self_supervised/train.py'),

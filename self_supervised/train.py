@@ -24,8 +24,8 @@ from .checkpoint import *
 
 # %% auto #0
 __all__ = ['SMALL_IMAGE_PRESET', 'TrainOnly', 'TensorBoardLog', 'export', 'run_logger', 'run_lock', 'RunDiverged',
-           'RunInterrupted', 'saved_epoch', 'stops_cleanly', 'build_encoder', 'check_view_sizes', 'method_learner',
-           'init_weights', 'init_heads', 'pretrain']
+           'RunInterrupted', 'saved_epoch', 'stops_cleanly', 'build_encoder', 'build_model', 'check_view_sizes',
+           'method_learner', 'init_weights', 'init_heads', 'pretrain']
 
 # %% ../nbs/30_train.ipynb #fb24ec44
 class TrainOnly(Callback):
@@ -196,6 +196,12 @@ def build_encoder(cfg:dict) -> Encoder:
         raise ConfigError(f"{str(e).splitlines()[0]} (model={cfg['model']!r}): pass a timm name (timm.list_models()), an xresnet name or torchvision/<name>.") from None
     except RuntimeError as e: raise ConfigError(str(e).splitlines()[0]) from None
 
+def build_model(cfg:dict, encoder:Encoder) -> nn.Module:
+    "The model of `cfg`'s method around `encoder`; method arguments that do not fit the encoder are a `ConfigError`"
+    spec = get_method(cfg['method'])
+    try: return spec.create_model(encoder, **spec.model_kwargs(cfg['method_args']))
+    except ValueError as e: raise ConfigError(f"method={cfg['method']!r} with model={cfg['model']!r}: {str(e).splitlines()[0]}") from None
+
 def check_view_sizes(encoder:Encoder, cfg:dict):
     "A `ConfigError` when a transformer cannot take the views of `cfg`: sides that are not whole patches, or several sizes for a fixed-size model"
     patch, pe = encoder.patch_size, getattr(encoder.body, 'patch_embed', None)
@@ -219,10 +225,11 @@ def method_learner(cfg:dict, # a resolved configuration
                    num_workers:int=0, # decoding processes
                    world_size:int=1, # processes (the method gathers across them when > 1)
                    decode:str='cpu', # 'cpu' or 'gpu': where images are decoded (`image_dls`)
-                   log=None): # logger for the files decode='gpu' sends to the CPU; None: Python warnings
+                   log=None, # logger for the files decode='gpu' sends to the CPU; None: Python warnings
+                   model:nn.Module|None=None): # the method's model; default: `build_model(cfg, encoder)`
     "A fastai `Learner` that pretrains with the method of `cfg` (from the registry), its model, views and optimizer"
     spec, m, o = get_method(cfg['method']), cfg['method_args'], cfg['optim_args']
-    model = spec.create_model(encoder or build_encoder(cfg), **spec.model_kwargs(m))
+    if model is None: model = build_model(cfg, encoder or build_encoder(cfg))
     dls = image_dls(files, cfg['size'], cfg['model_args']['n_in'], bs=max(1, cfg['batch_size'] // world_size),
                     num_workers=num_workers, device=device, decode=decode, log=log)
     cb = spec.callback(method_aug_pipelines(cfg, getattr(model.encoder, 'patch_size', None)), gather=world_size > 1, **spec.callback_kwargs(m))
@@ -313,6 +320,7 @@ def pretrain(out, # folder of the run: config, logs, checkpoints, exported backb
     check_view_sizes(encoder, cfg)
     state = check_out(out, cfg, resume, overwrite)
     init = init_weights(encoder, init_from, method) if init_from and not state else None
+    net = build_model(cfg, encoder)  # method arguments that do not fit the encoder fail here, before anything is written
     if (devices or 1) > 1 and ws == 1:
         kw = dict(out=str(out), data=[str(f) for f in data] if isinstance(data, (list, tuple)) else (str(data) if data else None),
                   model=model, method=method, epochs=epochs, batch_size=batch_size, size=size, lr=lr, method_args=method_args,
@@ -343,7 +351,7 @@ def pretrain(out, # folder of the run: config, logs, checkpoints, exported backb
                 log.info(f"The run in {out} is complete: {start}/{epochs} epochs trained. Raise `epochs` to train longer.")
                 export(out/'checkpoints'/'last.pth')
             return out/'exported_models'/'backbone.pth'
-        learn = method_learner(cfg, files, encoder, default_device(local), num_workers, ws, decode, log)
+        learn = method_learner(cfg, files, encoder, default_device(local), num_workers, ws, decode, log, model=net)
         if not progress: learn.remove_cb(ProgressCallback)
         meta = dict(config=cfg, encoder=encoder.config, export_info=export_info, backbone=exported_name(learn.model))
         if state:

@@ -209,6 +209,9 @@ def test_distillation_resumes_exactly_and_checks_its_teacher(tmp_path, digits, c
     err = capsys.readouterr().err
     assert err.startswith('error: method_args: distillation needs a teacher: pass method_args.teacher=') and err.count('\n') == 1, err
     assert not (tmp_path/'none').exists()
+    with pytest.raises(ConfigError, match=r"head_layers=0 needs the student's features to have the teacher's size") as e:  # 96 vs the student's
+        pretrain(tmp_path/'h0', data=digits, epochs=1, method='distillation', method_args=dict(teacher=str(tmp_path/'teacher'), head_layers=0), **FAST)
+    assert '\n' not in str(e.value) and not (tmp_path/'h0').exists()   # before anything is written
 
 def test_sigkill_during_checkpoint_write_keeps_previous(tmp_path, digits):
     run = tmp_path/'run'
