@@ -3,6 +3,7 @@ its own `embed`, one scorer for both. A benchmark, not a test.
 
     python bench/vs_lightly_train.py [--datasets digits,colorcrops,graytex] [--epochs 5] [--split val|test]
                                      [--out bench/results/vs_lightly_train.json] [--limit N] [--keep]
+                                     [--ours KEY=VALUE ...] [--no-lightly]
 
 Data (bench/datasets.py, which documents the sources and the split rules): `digits`, the demo MNIST digits (4000/1000,
 28 px gray); `colorcrops`, 48 px color crops of 10 photos labelled by photo (3000/1000); `graytex`, 32 px gray crops of
@@ -26,7 +27,9 @@ Every row is scored by bench/score.py (`score_features`): kNN (k=20, cosine, dis
 on standardized features, fit on the training features, top-1 % on the evaluation images.
 
 Writes `--out` (JSON: rows, commands, versions, machine, load average before and after) and the Markdown table beside it
-(same stem, `.md`), and prints the table. Default `--out`: bench/results/vs_lightly_train[_val][_limitN].json.
+(same stem, `.md`), and prints the table. For the defaults search on the validation splits: `--ours method=vicreg ...`
+passes more arguments to our `pretrain` (a candidate default), `--no-lightly` leaves LightlyTrain out (its validation
+figures do not depend on our candidate, only its epochs do, through our seconds). Default `--out`: bench/results/vs_lightly_train[_val][_limitN].json.
 Timings mean something only on a quiet machine: the JSON records the load average.
 """
 from __future__ import annotations
@@ -69,10 +72,10 @@ def ours_cli() -> list:
     exe = Path(sys.executable).parent/'self-supervised'
     return [str(exe)] if exe.exists() else [sys.executable, '-m', 'self_supervised.cli']
 
-def ours(train:Path, evald:Path, size:int, epochs:int, work:Path) -> dict:
-    "Pretrain with our CLI (timed), embed both folders; features and the command"
+def ours(train:Path, evald:Path, size:int, epochs:int, work:Path, extra:list=()) -> dict:
+    "Pretrain with our CLI (timed; `extra`: more KEY=VALUE arguments), embed both folders; features and the command"
     run = work/'ours'
-    cmd = ours_cli() + ['pretrain', f'out={run}', f'data={train}', 'model=resnet18', f'epochs={epochs}', f'size={size}']
+    cmd = ours_cli() + ['pretrain', f'out={run}', f'data={train}', 'model=resnet18', f'epochs={epochs}', f'size={size}', *extra]
     secs = _run(cmd, work/'ours_pretrain.log')
     feats = {}
     for k, d in dict(train=train, eval=evald).items():
@@ -80,7 +83,7 @@ def ours(train:Path, evald:Path, size:int, epochs:int, work:Path) -> dict:
         _run(ours_cli() + ['embed', f'data={d}', f'checkpoint={run}', f'out={out}'], work/f'ours_embed_{k}.log')
         files = (work/f'ours_{k}.files.txt').read_text().split('\n')
         feats[k] = (np.load(out), [Path(f).parent.name for f in files if f])
-    shown = f'self-supervised pretrain out=<out> data=<train> model=resnet18 epochs={epochs} size={size}'
+    shown = ' '.join([f'self-supervised pretrain out=<out> data=<train> model=resnet18 epochs={epochs} size={size}', *extra])
     return dict(seconds=secs, feats=feats, command=shown)
 
 LT_PRETRAIN = ('import lightly_train\n'
@@ -129,7 +132,7 @@ def pixel_rows(train:Path, evald:Path) -> dict:
     return dict(raw=dict(score_features(xt, yt, xe, ye), dim=int(xt.shape[1])),
                 pca50=dict(score_features(pca.transform(xt), yt, pca.transform(xe), ye), dim=int(pca.n_components_)))
 
-def dataset_row(name:str, split:str, epochs:int, limit:int|None, work:Path) -> dict:
+def dataset_row(name:str, split:str, epochs:int, limit:int|None, work:Path, extra:list=(), with_lightly:bool=True) -> dict:
     train, evald = folders(name, split, limit)
     size = SIZES[name]
     classes = sorted(p.name for p in train.iterdir() if p.is_dir())
@@ -140,9 +143,10 @@ def dataset_row(name:str, split:str, epochs:int, limit:int|None, work:Path) -> d
     row.update(pixel_rows(train, evald))
     print(f'  raw pixels {row["raw"]}, PCA-50 {row["pca50"]}', flush=True)
     w = work/name; w.mkdir(parents=True)
-    o = ours(train, evald, size, epochs, w)
+    o = ours(train, evald, size, epochs, w, extra)
     row['ours'] = dict(_score(o['feats'], classes), seconds=round(o['seconds'], 1), epochs=epochs, command=o['command'])
     print(f'  ours {row["ours"]}', flush=True)
+    if not with_lightly: return row
     l = lightly(train, evald, size, o['seconds'], w)
     row['lightly_train'] = dict(_score(l['feats'], classes), seconds=round(l['seconds'], 1), one_epoch_s=round(l['one_epoch_s'], 1),
                                 epochs=l['epochs'], command=l['command'])
@@ -170,7 +174,7 @@ def machine() -> str:
 def markdown(res:dict) -> str:
     ev = 'held-out test' if res['split'] == 'test' else 'validation (carved out of train)'
     L = [f"# This library vs LightlyTrain {res['versions']['lightly_train']} at equal wall-clock: SimCLR resnet18, CPU", '',
-         f"Ours: `self-supervised pretrain model=resnet18 epochs={res['epochs']} size=<native>`, everything else default; "
+         f"Ours: `self-supervised pretrain model=resnet18 epochs={res['epochs']} size=<native>{''.join(' ' + e for e in res.get('ours_args', []))}`, everything else default; "
          f"LightlyTrain: `lightly_train.pretrain(..., method=\"simclr\", batch_size=128, ...)` for round(our seconds / its "
          f"seconds per epoch) epochs. Seconds: the whole pretraining command (LightlyTrain's 1-epoch run in brackets). "
          f"Top-1 % on the {ev} images of kNN (k={res['knn_k']}, cosine, distance-weighted) / logistic regression on "
@@ -179,7 +183,7 @@ def markdown(res:dict) -> str:
          '| data set (train/eval, px) | ours: s | kNN | linear | LightlyTrain: epochs | s | kNN | linear | raw pixels kNN / linear | PCA-50 kNN / linear |',
          '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|']
     for name, r in res['rows'].items():
-        o, l = r['ours'], r['lightly_train']
+        o, l = r['ours'], r.get('lightly_train', dict(epochs='-', seconds=float('nan'), one_epoch_s=float('nan'), knn=float('nan'), linear=float('nan')))
         L.append(f"| {name} ({r['n_train']}/{r['n_eval']}, {r['size']} px) | {o['seconds']:.0f} | {o['knn']:.1f} | {o['linear']:.1f} "
                  f"| {l['epochs']} | {l['seconds']:.0f} ({l['one_epoch_s']:.0f}) | {l['knn']:.1f} | {l['linear']:.1f} "
                  f"| {r['raw']['knn']:.1f} / {r['raw']['linear']:.1f} | {r['pca50']['knn']:.1f} / {r['pca50']['linear']:.1f} |")
@@ -198,20 +202,23 @@ def main(argv=None):
     p.add_argument('--limit', type=int, default=None, help='N images of each folder (smoke runs)')
     p.add_argument('--out', default=None, help='JSON path (the .md goes beside it)')
     p.add_argument('--keep', action='store_true', help='keep the runs, logs and embeddings (the folder is printed)')
+    p.add_argument('--ours', nargs='*', default=[], metavar='KEY=VALUE', help='more arguments to our pretrain (a candidate default)')
+    p.add_argument('--no-lightly', action='store_true', help='leave LightlyTrain out (defaults search)')
     a = p.parse_args(argv)
     names = a.datasets.split(',')
     for n in names:
         if n not in DATASETS: p.error(f'unknown data set {n!r}; one of {",".join(DATASETS)}')
-    out = Path(a.out) if a.out else RESULTS/('vs_lightly_train' + ('_val' if a.split == 'val' else '') + (f'_limit{a.limit}' if a.limit else '') + '.json')
+    out = Path(a.out) if a.out else RESULTS/('vs_lightly_train' + ('_val' if a.split == 'val' else '') + (f'_limit{a.limit}' if a.limit else '') +
+                                   ''.join('_' + e.replace('=', '-').replace('/', '-') for e in a.ours) + '.json')
     t0, load0 = time.perf_counter(), os.getloadavg()
     lt_python()
     work = Path(tempfile.mkdtemp(prefix='vs_lt-'))
     print(f'work folder: {work}', flush=True)
-    try: rows = {n: dataset_row(n, a.split, a.epochs, a.limit, work) for n in names}
+    try: rows = {n: dataset_row(n, a.split, a.epochs, a.limit, work, a.ours, not a.no_lightly) for n in names}
     finally:
         if not a.keep: shutil.rmtree(work, ignore_errors=True)
     cmd = 'python bench/vs_lightly_train.py ' + ' '.join(sys.argv[1:] if argv is None else argv)
-    res = dict(command=cmd.strip(), split=a.split, epochs=a.epochs, limit=a.limit, knn_k=KNN_K, rows=rows,
+    res = dict(command=cmd.strip(), split=a.split, epochs=a.epochs, limit=a.limit, knn_k=KNN_K, rows=rows, ours_args=a.ours,
                machine=machine(), versions=versions(), loadavg_before=load0, loadavg_after=os.getloadavg(),
                total_s=round(time.perf_counter() - t0, 1))
     out.parent.mkdir(parents=True, exist_ok=True)
