@@ -802,6 +802,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                                    'self_supervised/vision/swav.py'),
                                              'self_supervised.vision.swav.SwAVModel.queue_size': ( 'vision.swav.html#swavmodel.queue_size',
                                                                                                    'self_supervised/vision/swav.py'),
+                                             'self_supervised.vision.swav._check_crops_for_assign': ( 'vision.swav.html#_check_crops_for_assign',
+                                                                                                      'self_supervised/vision/swav.py'),
                                              'self_supervised.vision.swav._resolve_swav_args': ( 'vision.swav.html#_resolve_swav_args',
                                                                                                  'self_supervised/vision/swav.py'),
                                              'self_supervised.vision.swav.create_swav_model': ( 'vision.swav.html#create_swav_model',

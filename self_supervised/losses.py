@@ -4,7 +4,8 @@
 
 # %% ../nbs/03_losses.ipynb #87211609
 from __future__ import annotations
-import torch, torch.nn as nn, torch.nn.functional as F
+import torch, torch.nn as nn, torch.nn.functional as F, torch.distributed as dist
+from .distributed import is_distributed
 
 # %% auto #0
 __all__ = ['info_nce', 'InfoNCE', 'negative_cosine_similarity', 'barlow_twins_loss', 'vicreg_loss', 'dino_loss', 'sinkhorn',
@@ -120,9 +121,7 @@ def dino_loss(s:torch.Tensor, # (V*B, K) student outputs of every view, view aft
 # %% ../nbs/03_losses.ipynb #4a3a3084
 def _all_reduce(x:torch.Tensor, gather:bool, op:str='sum') -> torch.Tensor:
     "`x` summed (or maxed) over every process, in place, when `gather` and several processes run; else `x` itself"
-    d = torch.distributed
-    if gather and d.is_available() and d.is_initialized() and d.get_world_size() > 1:
-        d.all_reduce(x, op=d.ReduceOp.MAX if op == 'max' else d.ReduceOp.SUM)
+    if gather and is_distributed(): dist.all_reduce(x, op=dist.ReduceOp.MAX if op == 'max' else dist.ReduceOp.SUM)
     return x
 
 @torch.no_grad()

@@ -79,6 +79,12 @@ def create_swav_model(encoder:nn.Module, # an encoder with `num_features`, e.g. 
     return SwAVModel(encoder, head, queue_size, len(crops_for_assign))
 
 # %% ../../nbs/17_vision.swav.ipynb #2e0ac1d0
+def _check_crops_for_assign(cfa, n:int) -> list:
+    "`cfa` as a list: different views among `n`; else a `ValueError` that says so"
+    if not isinstance(cfa, (list, tuple)) or not cfa or len(set(cfa)) != len(cfa) or not all(isinstance(c, int) and 0 <= c < n for c in cfa):
+        raise ValueError(f"crops_for_assign must be a list of different views among the {n} (0 to {n - 1}), not {cfa!r}.")
+    return list(cfa)
+
 @delegates()
 class SwAV(MultiViewMethod):
     "SwAV: each view predicts, from its scores against the prototypes, the Sinkhorn codes of the other views of `crops_for_assign`"
@@ -93,10 +99,8 @@ class SwAV(MultiViewMethod):
                  epoch_queue_starts:int=15, # the epoch from which the queue is filled, and used once full (paper: 15)
                  **kwargs): # `print_augs`, `gather` (the codes are computed over the samples of every process)
         super().__init__(aug_pipelines, **kwargs)
-        cfa, n = list(crops_for_assign), len(aug_pipelines)
-        if not cfa or len(set(cfa)) != len(cfa) or not all(isinstance(c, int) and 0 <= c < n for c in cfa):
-            raise ValueError(f"crops_for_assign must name different views among the {n} (0 to {n - 1}), not {cfa}")
-        store_attr('temp,eps,n_iters,freeze_prototypes_niters,epoch_queue_starts'); self.crops_for_assign = cfa
+        store_attr('temp,eps,n_iters,freeze_prototypes_niters,epoch_queue_starts')
+        self.crops_for_assign = _check_crops_for_assign(list(crops_for_assign), len(aug_pipelines))
 
     def before_fit(self):
         super().before_fit()
@@ -169,9 +173,7 @@ SWAV_SMALL_PRESET = small_image_preset(method_args=dict(n_prototypes=64, hidden_
                                                            views=[dict(random_resize=_SMALL_GLOBAL)] * 2 + [dict(random_resize=_SMALL_LOCAL)] * 6))
 
 def _resolve_swav_args(m:dict, images:int, batch_size:int, note) -> dict:
-    cfa, n = m['crops_for_assign'], len(SWAV_VIEWS)
-    if not isinstance(cfa, (list, tuple)) or not cfa or len(set(cfa)) != len(cfa) or not all(isinstance(c, int) and 0 <= c < n for c in cfa):
-        raise ValueError(f"crops_for_assign must be a list of different views among the {n} (0 to {n - 1}), not {cfa!r}.")
+    _check_crops_for_assign(m['crops_for_assign'], len(SWAV_VIEWS))
     q = m['queue_size']
     if not isinstance(q, int) or q < 0: raise ValueError(f"queue_size must be an int >= 0 (0: no queue), not {q!r}.")
     cap = min(q, images) // batch_size * batch_size
