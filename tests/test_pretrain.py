@@ -238,7 +238,9 @@ def test_second_run_refused_and_ctrl_c(tmp_path, digits, capsys):
     "A run in another process holds `out`: the same command here stops at once, naming it; a real SIGINT stops that run in one line"
     run = tmp_path/'run'
     ckpt = run/'checkpoints'/'last.pth'
-    p = subprocess.Popen(_cli(run, digits, 1000), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # as from a terminal: a shell that runs this suite in the background (CI) ignores SIGINT, and children inherit that
+    p = subprocess.Popen(_cli(run, digits, 1000), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     t0 = time.time()
     try:
         while _epoch(ckpt) is None:                               # training, past its first checkpoint
