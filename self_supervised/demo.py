@@ -20,7 +20,7 @@ from .cli import load_encoder, parse_args
 __all__ = ['DEMO', 'compare', 'demo', 'main']
 
 # %% ../nbs/32_demo.ipynb #171950bb
-DEMO = dict(model='resnet18', epochs=3)  # the small-image preset (28 px digits), 3 epochs: about 5 minutes on 2 CPU cores
+DEMO = dict(model='resnet18', epochs=2)  # the small-image preset (28 px digits), 2 epochs: `make demo` in about 5 1/2 minutes on 2 CPU cores
 
 def _row(name, r):
     few = f"{r['few_labels']:12.1f}" if 'few_labels' in r else f"{'-':>12s}"
