@@ -84,7 +84,31 @@ def ours(train:Path, evald:Path, size:int, epochs:int, work:Path, extra:list=())
         files = (work/f'ours_{k}.files.txt').read_text().split('\n')
         feats[k] = (np.load(out), [Path(f).parent.name for f in files if f])
     shown = ' '.join([f'self-supervised pretrain out=<out> data=<train> model=resnet18 epochs={epochs} size={size}', *extra])
-    return dict(seconds=secs, feats=feats, command=shown)
+    from self_supervised.checkpoint import backbone_config
+    pool = backbone_config(run)['pool_type']
+    return dict(seconds=secs, feats=feats, command=shown, pool_type=pool)
+
+def _check_halves():
+    "Fail unless a `catavgmax` encoder's features are its `avg` features followed by its `max` features"
+    import torch
+    from self_supervised.layers import create_encoder
+    torch.manual_seed(0)
+    x, cat = torch.randn(2, 1, 28, 28), create_encoder('resnet18', n_in=1, pool_type='catavgmax', small_input=2).eval()
+    with torch.no_grad():
+        f = cat(x)
+        for i, pt in enumerate(('avg', 'max')):
+            one = create_encoder('resnet18', n_in=1, pool_type=pt, small_input=2).eval()
+            one.load_state_dict(cat.state_dict())
+            assert torch.allclose(f[:, i*512:(i+1)*512], one(x), atol=1e-5), f'catavgmax half {i} is not {pt} pooling'
+
+def pooling_feats(feats:dict, pool_type:str) -> dict:
+    """The features of the other poolings `embed` could return from the same backbone, without re-embedding: timm's
+    `catavgmax` is `cat(avg, max)`, so its halves are exactly the `avg` and the `max` pooling ({} for other poolings)"""
+    if pool_type != 'catavgmax': return {}
+    _check_halves()
+    half = lambda sl: {k: (x[:, sl], l) for k, (x, l) in feats.items()}
+    d = feats['train'][0].shape[1] // 2
+    return dict(avg=half(slice(0, d)), max=half(slice(d, None)))
 
 LT_PRETRAIN = ('import lightly_train\n'
                'lightly_train.pretrain(out={out!r}, data={data!r}, model="torchvision/resnet18", method="simclr", epochs={epochs}, '
@@ -144,7 +168,8 @@ def dataset_row(name:str, split:str, epochs:int, limit:int|None, work:Path, extr
     print(f'  raw pixels {row["raw"]}, PCA-50 {row["pca50"]}', flush=True)
     w = work/name; w.mkdir(parents=True)
     o = ours(train, evald, size, epochs, w, extra)
-    row['ours'] = dict(_score(o['feats'], classes), seconds=round(o['seconds'], 1), epochs=epochs, command=o['command'])
+    row['ours'] = dict(_score(o['feats'], classes), seconds=round(o['seconds'], 1), epochs=epochs, command=o['command'],
+                       pool_type=o['pool_type'], other_pooling={k: _score(f, classes) for k, f in pooling_feats(o['feats'], o['pool_type']).items()})
     print(f'  ours {row["ours"]}', flush=True)
     if not with_lightly: return row
     l = lightly(train, evald, size, o['seconds'], w)
@@ -187,6 +212,14 @@ def markdown(res:dict) -> str:
         L.append(f"| {name} ({r['n_train']}/{r['n_eval']}, {r['size']} px) | {o['seconds']:.0f} | {o['knn']:.1f} | {o['linear']:.1f} "
                  f"| {l['epochs']} | {l['seconds']:.0f} ({l['one_epoch_s']:.0f}) | {l['knn']:.1f} | {l['linear']:.1f} "
                  f"| {r['raw']['knn']:.1f} / {r['raw']['linear']:.1f} | {r['pca50']['knn']:.1f} / {r['pca50']['linear']:.1f} |")
+    pools = {n: r['ours'] for n, r in res['rows'].items() if r['ours'].get('other_pooling')}
+    if pools:
+        ks = list(next(iter(pools.values()))['other_pooling'])
+        L += ['', f"`embed`'s pooling, the same backbones: ours' {next(iter(pools.values()))['pool_type']} features and their halves "
+              f"({', '.join(ks)} pooling), kNN / linear:", '',
+              '| data set | ' + ' | '.join([next(iter(pools.values()))['pool_type'], *ks]) + ' |', '|---|' + '---:|' * (1 + len(ks))]
+        for n, o in pools.items():
+            L.append(f"| {n} | {o['knn']:.1f} / {o['linear']:.1f} | " + ' | '.join(f"{o['other_pooling'][k]['knn']:.1f} / {o['other_pooling'][k]['linear']:.1f}" for k in ks) + ' |')
     v = res['versions']
     L += ['', f"Command: `{res['command']}` ({res['total_s']:.0f} s in all). Machine: {res['machine']}; load average "
           f"{res['loadavg_before'][0]:.2f} before, {res['loadavg_after'][0]:.2f} after. Versions: self_supervised "
