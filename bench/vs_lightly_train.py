@@ -24,7 +24,9 @@ Per data set (S: its image side), each a subprocess timed as a whole, Python sta
   - raw pixels: the images' values in [0, 1], flattened; PCA-50: their first 50 principal components (scikit-learn
     `PCA`, fit on the training images only).
 Every row is scored by bench/score.py (`score_features`): kNN (k=20, cosine, distance-weighted) and logistic regression
-on standardized features, fit on the training features, top-1 % on the evaluation images.
+on standardized features, fit on the training features, top-1 % on the evaluation images. Our features are also scored as `embed`'s
+other poolings would give them: with `catavgmax` (the default), its two halves are exactly the `avg` and the `max`
+features of the same backbone (checked at start), a table of their own in the Markdown.
 
 Writes `--out` (JSON: rows, commands, versions, machine, load average before and after) and the Markdown table beside it
 (same stem, `.md`), and prints the table. For the defaults search on the validation splits: `--ours method=vicreg ...`
