@@ -49,12 +49,11 @@ def make_step(x, n_in, cl=False, bf16=False, compile=False, small=2, seed=0):
     return step
 
 def preset_augs(size, n_in):
-    "The two view pipelines of SimCLR's small-image preset, as `pretrain` builds them"
-    from self_supervised.config import get_method, resolve_transforms, view_transform_args, aug_kwargs
-    from self_supervised.augmentations import get_batch_augs
+    "The two view pipelines of SimCLR's small-image preset, built by `method_aug_pipelines` as `pretrain` builds them"
+    from self_supervised.config import get_method, resolve_transforms, method_aug_pipelines
     spec = get_method('simclr')
     t = resolve_transforms([spec.transform_args, spec.small_preset.get('transform_args')], spec.n_views)
-    return [get_batch_augs(**aug_kwargs(view_transform_args(t, i), size, n_in)) for i in range(spec.n_views)]
+    return method_aug_pipelines(dict(transform_args=t, model_args=dict(n_in=n_in), size=size))
 
 def breakdown(raw, n_in, rounds):
     "Milliseconds per part of the fp32 step on the images `raw` (B,C,H,W in [0, 1]): median over `rounds` steps after 2 warm-up steps"

@@ -35,7 +35,7 @@ figures do not depend on our candidate, only its epochs do, through our seconds)
 Timings mean something only on a quiet machine: the JSON records the load average.
 """
 from __future__ import annotations
-import argparse, json, os, platform, shutil, subprocess, sys, tempfile, time
+import argparse, functools, json, os, platform, shutil, subprocess, sys, tempfile, time
 from pathlib import Path
 import numpy as np
 BENCH = Path(__file__).resolve().parent
@@ -90,6 +90,7 @@ def ours(train:Path, evald:Path, size:int, epochs:int, work:Path, extra:list=())
     pool = backbone_config(run)['pool_type']
     return dict(seconds=secs, feats=feats, command=shown, pool_type=pool)
 
+@functools.cache
 def _check_halves():
     "Fail unless a `catavgmax` encoder's features are its `avg` features followed by its `max` features"
     import torch
@@ -216,10 +217,11 @@ def markdown(res:dict) -> str:
                  f"| {r['raw']['knn']:.1f} / {r['raw']['linear']:.1f} | {r['pca50']['knn']:.1f} / {r['pca50']['linear']:.1f} |")
     pools = {n: r['ours'] for n, r in res['rows'].items() if r['ours'].get('other_pooling')}
     if pools:
-        ks = list(next(iter(pools.values()))['other_pooling'])
-        L += ['', f"`embed`'s pooling, the same backbones: ours' {next(iter(pools.values()))['pool_type']} features and their halves "
+        first = next(iter(pools.values()))
+        ks = list(first['other_pooling'])
+        L += ['', f"`embed`'s pooling, the same backbones: ours' {first['pool_type']} features and their halves "
               f"({', '.join(ks)} pooling), kNN / linear:", '',
-              '| data set | ' + ' | '.join([next(iter(pools.values()))['pool_type'], *ks]) + ' |', '|---|' + '---:|' * (1 + len(ks))]
+              '| data set | ' + ' | '.join([first['pool_type'], *ks]) + ' |', '|---|' + '---:|' * (1 + len(ks))]
         for n, o in pools.items():
             L.append(f"| {n} | {o['knn']:.1f} / {o['linear']:.1f} | " + ' | '.join(f"{o['other_pooling'][k]['knn']:.1f} / {o['other_pooling'][k]['linear']:.1f}" for k in ks) + ' |')
     v = res['versions']
