@@ -5,6 +5,9 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 # pytest/nbdev-test workers: 2 cores on CI
 NWORK  ?= 2
+# what the notebooks and tests write to temporary folders (runs, checkpoints, image folders) goes under one scratch
+# folder per command, removed when the command ends, passed or failed: repeated runs leave nothing behind in /tmp
+SCRATCH = t=$$(mktemp -d) && trap 'rm -rf "$$t"' EXIT && export TMPDIR="$$t" &&
 
 .PHONY: demo test test-all sync nbs outputs check-outputs docs docs-check export clean-nbs bench venv
 
@@ -24,16 +27,16 @@ sync: $(STAMP)
 	PATH=$(BIN):$$PATH bash tools/check_sync.sh
 
 nbs: $(STAMP)
-	OMP_NUM_THREADS=1 $(BIN)/nbdev-test nbs --n-workers $(NWORK) --do-print --timing
+	$(SCRATCH) OMP_NUM_THREADS=1 $(BIN)/nbdev-test nbs --n-workers $(NWORK) --do-print --timing
 
 test: sync check-outputs nbs
-	$(PY) -m pytest -q tests
+	$(SCRATCH) $(PY) -m pytest -q tests
 
 # the notebooks are committed executed (they are the docs): `make outputs` runs them (or NBS="nbs/a.ipynb ...") and
 # keeps their outputs; check-outputs fails when a cell's outputs are missing or older than its source
 NBS ?=
 outputs: $(STAMP)
-	OMP_NUM_THREADS=1 $(PY) tools/run_nbs.py -n $(NWORK) $(NBS)
+	$(SCRATCH) OMP_NUM_THREADS=1 $(PY) tools/run_nbs.py -n $(NWORK) $(NBS)
 	$(BIN)/nbdev-clean
 
 check-outputs: $(STAMP)
@@ -53,8 +56,8 @@ docs-check: docs
 	$(PY) tools/docs_check.py
 
 test-all: sync
-	OMP_NUM_THREADS=1 $(BIN)/nbdev-test nbs --n-workers $(NWORK) --flags slow --do-print --timing
-	$(PY) -m pytest -q -m '' tests
+	$(SCRATCH) OMP_NUM_THREADS=1 $(BIN)/nbdev-test nbs --n-workers $(NWORK) --flags slow --do-print --timing
+	$(SCRATCH) $(PY) -m pytest -q -m '' tests
 
 export: $(STAMP)
 	$(BIN)/nbdev-export && $(BIN)/nbdev-clean

@@ -5,7 +5,7 @@ device='cpu' and records that pretrain refuses decode='gpu'. About a minute; wri
 
     OUT=/tmp/out python bench/gpu_decode_check.py     # on the GPU machine, after installing .whl/ as bench/gpu_suite.sh does
 """
-import contextlib, io, json, os, time, warnings, tempfile, traceback
+import atexit, contextlib, io, json, os, shutil, time, warnings, tempfile, traceback
 from pathlib import Path
 import numpy as np, torch, torchvision
 from PIL import Image
@@ -18,6 +18,7 @@ print(res, flush=True)
 from self_supervised.data import sample_images, image_files
 from self_supervised.files import load_image, ImageFiles, ImageDL, decode_jpegs, JpegBytes, GPUJpegDL
 tmp = Path(tempfile.mkdtemp())
+atexit.register(shutil.rmtree, tmp, ignore_errors=True)
 jp, od = tmp/'jpegs', tmp/'odd'; jp.mkdir(); od.mkdir()
 ph = sample_images(); g = np.random.default_rng(0)
 for k in range(64):

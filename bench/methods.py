@@ -14,7 +14,7 @@ instead (for choosing defaults; never choose them on the held-out 1000).
 Writes bench/results/methods[_tune].json and .md (the table, the command, the machine).
 """
 from __future__ import annotations
-import argparse, json, os, platform, sys, tempfile, time
+import argparse, json, os, platform, shutil, sys, tempfile, time
 from pathlib import Path
 import torch
 sys.path.insert(0, str(Path(__file__).parent))
@@ -40,21 +40,26 @@ def main(argv=None):
     p.add_argument('--methods', default=None, help='comma-separated names (default: every registered method)')
     p.add_argument('--split', default='test', choices=['test', 'tune'])
     p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--keep', action='store_true', help="keep the runs' folder (printed)")
     a = p.parse_args(argv)
     names = a.methods.split(',') if a.methods else list_methods()
     train, valid = digits(a.split, a.seed)
     work = Path(tempfile.mkdtemp(prefix='methods-'))
-    files = write_pngs(train[0], work/'images')
-    t0 = time.perf_counter()
-    rows = {'raw pixels': dict(score_features(train[0].flatten(1).float() / 255, train[1], valid[0].flatten(1).float() / 255, valid[1], a.seed), dim=784)}
-    for name in sorted(names, key=lambda n: n == 'distillation'):  # distillation last: its teacher is this bench's SimCLR run
-        kw = {}
-        if name == 'distillation':
-            if 'simclr' not in rows: print('distillation skipped: its teacher is the simclr run (add simclr to --methods)'); continue
-            kw = dict(method_args=dict(teacher=str(work/'simclr')))
-        rows[name] = method_row(name, a.budget, files, train, valid, work, a.seed, **kw)
-        if name == 'distillation': rows[name]['teacher_seconds'] = rows['simclr']['seconds']
-        print(name, rows[name], flush=True)
+    print(f'work folder: {work}', flush=True)
+    try:
+        files = write_pngs(train[0], work/'images')
+        t0 = time.perf_counter()
+        rows = {'raw pixels': dict(score_features(train[0].flatten(1).float() / 255, train[1], valid[0].flatten(1).float() / 255, valid[1], a.seed), dim=784)}
+        for name in sorted(names, key=lambda n: n == 'distillation'):  # distillation last: its teacher is this bench's SimCLR run
+            kw = {}
+            if name == 'distillation':
+                if 'simclr' not in rows: print('distillation skipped: its teacher is the simclr run (add simclr to --methods)'); continue
+                kw = dict(method_args=dict(teacher=str(work/'simclr')))
+            rows[name] = method_row(name, a.budget, files, train, valid, work, a.seed, **kw)
+            if name == 'distillation': rows[name]['teacher_seconds'] = rows['simclr']['seconds']
+            print(name, rows[name], flush=True)
+    finally:
+        if not a.keep: shutil.rmtree(work, ignore_errors=True)
     cmd = 'python bench/methods.py ' + ' '.join(sys.argv[1:] if argv is None else argv)
     machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads"
     res = dict(command=cmd.strip(), machine=machine, budget_s=a.budget, split=a.split, knn_k=KNN_K, rows=rows,

@@ -12,7 +12,7 @@ stratified: `digits('tune')`); the 1000 held-out digits are never looked at. Eac
 values as they are; its exported backbone's features are scored with the bench's one kNN (k=200, temp=0.1) and linear
 probe, on the validation split. Epochs, not seconds: a grid's configurations see the same data however loaded the machine.
 """
-import argparse, json, sys, tempfile, time
+import argparse, json, shutil, sys, tempfile, time
 from pathlib import Path
 import torch
 sys.path.insert(0, str(Path(__file__).parent))
@@ -34,22 +34,27 @@ def main():
     p.add_argument('--grid', help='JSON file: a list of dicts of pretrain arguments')
     p.add_argument('--epochs', type=int, default=None, help="epochs of configurations that do not set them")
     p.add_argument('--out', default=None)
+    p.add_argument('--keep', action='store_true', help="keep the runs' folder (printed)")
     a = p.parse_args()
     print('command: python', ' '.join(sys.argv), flush=True)
     grid = json.loads(Path(a.grid).read_text()) if a.grid else [{}]
     if a.epochs: grid = [{'epochs': a.epochs, **g} for g in grid]
     train, valid = digits('tune')
     work = Path(tempfile.mkdtemp(prefix='tune-'))
-    files = write_pngs(train[0], work/'images')
-    out = Path(a.out or Path(__file__).parent/'results'/'tune.json')
-    out.parent.mkdir(parents=True, exist_ok=True)
-    res = []
-    for cfg in grid:
-        r = run(cfg, files, train, valid, work)
-        res.append(r)
-        print(json.dumps({k: (round(v, 2) if isinstance(v, float) else v) for k, v in r.items()}), flush=True)
-        out.write_text(json.dumps(dict(command='python ' + ' '.join(sys.argv), torch_threads=torch.get_num_threads(),
-                                       results=res), indent=1) + '\n')
+    print(f'work folder: {work}', flush=True)
+    try:
+        files = write_pngs(train[0], work/'images')
+        out = Path(a.out or Path(__file__).parent/'results'/'tune.json')
+        out.parent.mkdir(parents=True, exist_ok=True)
+        res = []
+        for cfg in grid:
+            r = run(cfg, files, train, valid, work)
+            res.append(r)
+            print(json.dumps({k: (round(v, 2) if isinstance(v, float) else v) for k, v in r.items()}), flush=True)
+            out.write_text(json.dumps(dict(command='python ' + ' '.join(sys.argv), torch_threads=torch.get_num_threads(),
+                                           results=res), indent=1) + '\n')
+    finally:
+        if not a.keep: shutil.rmtree(work, ignore_errors=True)
     best = max(res, key=lambda r: min(r['knn'], r['linear']))
     print('best:', json.dumps(best))
 
