@@ -5,7 +5,7 @@ the exported backbone (`backbone.pth` + `backbone.json`)."""
 
 # %% ../nbs/29_checkpoint.ipynb #25b93bd0
 from __future__ import annotations
-import csv, io, json, math, os, random, time
+import contextlib, csv, io, json, math, os, random, signal, threading, time
 from pathlib import Path
 import numpy as np
 import torch, torch.nn as nn
@@ -19,20 +19,33 @@ from .layers import create_encoder, Encoder
 import self_supervised.distributed as ssd
 
 # %% auto #0
-__all__ = ['write_text_atomic', 'EpochLog', 'rng_states', 'set_rng_states', 'load_opt_state', 'save_checkpoint',
-           'load_checkpoint', 'checkpoint_meta', 'Checkpoint', 'export_backbone', 'weights_file', 'backbone_config',
-           'encoder_from_config', 'load_backbone', 'load_body']
+__all__ = ['deferred_sigint', 'write_text_atomic', 'EpochLog', 'rng_states', 'set_rng_states', 'load_opt_state',
+           'save_checkpoint', 'load_checkpoint', 'checkpoint_meta', 'Checkpoint', 'export_backbone', 'weights_file',
+           'backbone_config', 'encoder_from_config', 'load_backbone', 'load_body']
 
 # %% ../nbs/29_checkpoint.ipynb #7eefb168
+@contextlib.contextmanager
+def deferred_sigint():
+    "Ctrl-C (SIGINT) during the block takes effect when the block ends, as a `KeyboardInterrupt`: never in the middle of a write"
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        yield; return  # signals reach the main thread only; a handler of the user's (or SIGINT ignored) stays as it is
+    got = []
+    signal.signal(signal.SIGINT, lambda *a: got.append(a))
+    try: yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        if got: raise KeyboardInterrupt
+
 def _atomic_write(path, write, pause:float=0):
-    "Call `write(file)` on a temporary file beside `path`, then rename it to `path` (readers never see half a file)"
+    "Call `write(file)` on a temporary file beside `path`, then rename it to `path` (readers never see half a file; a Ctrl-C waits for the rename)"
     path = Path(path)
     tmp = path.with_name(f'.{path.name}.tmp')
     try:
-        with open(tmp, 'wb') as f:
-            write(f); f.flush(); os.fsync(f.fileno())
-        if pause: time.sleep(pause)  # between write and rename: lets tests kill a process in the middle of a save
-        os.replace(tmp, path)
+        with deferred_sigint():
+            with open(tmp, 'wb') as f:
+                write(f); f.flush(); os.fsync(f.fileno())
+            if pause: time.sleep(pause)  # between write and rename: lets tests kill a process in the middle of a save
+            os.replace(tmp, path)
     except BaseException:  # an error or Ctrl-C: no temporary file left behind
         tmp.unlink(missing_ok=True); raise
 

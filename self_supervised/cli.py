@@ -15,10 +15,10 @@ from .data import image_files
 from .layers import Encoder
 from .augmentations import show_augs
 from .evaluation import embed, labels_from_folders, evaluate_features, knn_accuracy
-from .config import ConfigError, OPTIM_ARGS, SMALL_IMAGE_MAX, get_method, list_methods
+from .config import ConfigError, OPTIM_ARGS, SMALL_IMAGE_MAX, get_method, list_methods, is_int, is_number
 from .config import resolve_config, resolve_transforms, merge_args, norm_stats, method_aug_pipelines
 from .files import find_images, check_readable, load_image, ImageFiles, ImageDL, default_workers, default_device
-from .train import pretrain, export, build_encoder, RunDiverged, RunInterrupted
+from .train import pretrain, export, build_encoder, read_weights, RunDiverged, RunInterrupted
 from .checkpoint import load_checkpoint, load_backbone, backbone_config, load_body, encoder_from_config
 from .checkpoint import checkpoint_meta, weights_file
 
@@ -62,8 +62,10 @@ def load_encoder(checkpoint) -> tuple:
     "`(encoder, info)` from a `backbone.pth`, a `last.pth` or a run folder; `info` has arch, n_in, image_size, normalize"
     p = weights_file(checkpoint)
     if p is None: raise ConfigError(f"No checkpoint at '{checkpoint}': pass a backbone.pth, a last.pth or a run folder.")
-    if p.with_suffix('.json').exists(): return load_backbone(p), backbone_config(p)
-    sd = load_checkpoint(p)
+    sd = read_weights(p)  # a clear error when it is no weights file
+    if p.with_suffix('.json').exists():  # an exported backbone, as `load_backbone` reads it
+        c = backbone_config(p); enc = encoder_from_config(c); enc.body.load_state_dict(sd)
+        return enc, c
     meta = checkpoint_meta(sd)
     if 'encoder' not in meta:
         raise ConfigError(f"'{p}' does not say how to build its encoder: export it first (self-supervised export checkpoint={p} model=<name>).")
@@ -84,7 +86,7 @@ def embed_files(encoder:Encoder, # an encoder (e.g. from `load_encoder`)
     device = next(encoder.parameters()).device
     n_in = encoder.config.get('n_in', 3) if hasattr(encoder, 'config') else 3
     dl = ImageDL(ImageFiles(list(files), size, n_in), bs=bs, device=device,
-                 num_workers=default_workers() if num_workers is None else num_workers)
+                 num_workers=default_workers(num_workers))
     mean, std = ((torch.tensor(o, device=device).view(1, -1, 1, 1) for o in stats) if stats else (None, None))
     kept = []
     def batches():
@@ -144,7 +146,12 @@ def evaluate_folder(data, # folder with `train/` and `valid/`, each with one sub
         if not (data/s).is_dir(): raise ConfigError(f"evaluate needs data=<folder with train/ and valid/ class subfolders>; '{data}' has no {s}/.")
     tr, va = image_files(data/'train'), image_files(data/'valid')
     if not tr or not va: raise ConfigError(f"No images in '{data/('train' if not tr else 'valid')}'.")
+    for s, fs in (('train', tr), ('valid', va)):
+        if any(Path(f).parent == data/s for f in fs): raise ConfigError(f"'{data/s}' holds images outside class subfolders: put each class's images in a folder of its own ({s}/<class>/...).")
+    if not is_int(k) or k < 1: raise ConfigError(f"k (kNN neighbours) must be a positive integer, not {k!r}.")
+    if not is_number(temp) or temp <= 0: raise ConfigError(f"temp (kNN temperature) must be a positive number, not {temp!r}.")
     ytr, vocab = labels_from_folders(tr)
+    if len(vocab) < 2: raise ConfigError(f"evaluate needs at least 2 classes (subfolders of train/), '{data/'train'}' has {len(vocab)}.")
     try: yva, _ = labels_from_folders(va, vocab)
     except ValueError as e: raise ConfigError(f"valid/ has classes that train/ lacks: {e}") from None
     enc, info = load_encoder(checkpoint)
@@ -161,6 +168,7 @@ def evaluate_folder(data, # folder with `train/` and `valid/`, each with one sub
     if out is None:
         c = Path(checkpoint)
         out = c/'evaluation.json' if c.is_dir() else c.parent/'evaluation.json'
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
     Path(out).write_text(json.dumps(res, indent=2) + '\n')
     print(json.dumps(res, indent=2))
     print(f"Wrote {out}")

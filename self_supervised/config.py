@@ -4,7 +4,7 @@
 
 # %% ../nbs/05_config.ipynb #9765c4d2
 from __future__ import annotations
-import copy, functools, importlib, inspect, json, pkgutil
+import copy, functools, importlib, inspect, json, numbers, pkgutil
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -21,9 +21,9 @@ from .checkpoint import load_checkpoint
 
 # %% auto #0
 __all__ = ['METHODS', 'TRANSFORM_ARGS', 'OPTIM_ARGS', 'SMALL_IMAGE_MAX', 'SMALL_IMAGE_RECIPE', 'ConfigError', 'Method',
-           'register_method', 'list_methods', 'get_method', 'small_image_preset', 'merge_args', 'resolve_transforms',
-           'view_transform_args', 'view_size', 'norm_stats', 'aug_kwargs', 'method_aug_pipelines', 'lr_schedule',
-           'opt_func', 'resolve_config', 'check_out']
+           'register_method', 'list_methods', 'get_method', 'small_image_preset', 'is_number', 'is_int', 'check_value',
+           'merge_args', 'resolve_transforms', 'view_transform_args', 'view_size', 'norm_stats', 'aug_kwargs',
+           'method_aug_pipelines', 'lr_schedule', 'opt_func', 'resolve_config', 'check_out']
 
 # %% ../nbs/05_config.ipynb #0245402e
 class ConfigError(ValueError):
@@ -121,17 +121,30 @@ def small_image_preset(**groups) -> dict:
     return _merged(SMALL_IMAGE_RECIPE, groups)
 
 # %% ../nbs/05_config.ipynb #4392048e
+def is_number(v) -> bool: return isinstance(v, numbers.Real) and not isinstance(v, bool)
+def is_int(v) -> bool: return isinstance(v, numbers.Integral) and not isinstance(v, bool)
+
+def check_value(name:str, # the dotted key, for the message
+                default, # what the value replaces: a dict is a group of settings, a number takes numbers
+                v): # the user's value (None: the setting's default or off)
+    "A one-line `ConfigError` when `v` cannot stand where `default` does"
+    if v is None or default is None: return
+    if isinstance(default, dict) and not isinstance(v, dict):
+        raise ConfigError(f"{name} is a group of settings ({', '.join(default)}), not {v!r}: set them by name, e.g. {name}.{next(iter(default))}=...")
+    if is_number(default) and not is_number(v): raise ConfigError(f"{name} must be a number (its default is {default!r}), not {v!r}.")
+
 def merge_args(defaults:dict, # the valid keys and their defaults
                overrides:dict|None, # the user's values, possibly nested
                name:str='args', # name of the group, for error messages
                optional:dict|None=None): # templates for keys whose default is None but which take a dict
-    "`defaults` with `overrides` applied (nested dicts merged); an unknown key is a `ConfigError` listing the valid ones"
+    "`defaults` with `overrides` applied (nested dicts merged); an unknown key or a value of the wrong kind is a `ConfigError`"
     out, optional = copy.deepcopy(defaults), optional or {}
     if overrides is not None and not isinstance(overrides, dict):
         raise ConfigError(f"{name} must be a dict, not {type(overrides).__name__}: e.g. {name}={{'{next(iter(defaults))}': ...}}.")
     for k, v in (overrides or {}).items():
         if k not in out: raise ConfigError(f"Unknown key '{name}.{k}'. Valid keys: {', '.join(out)}.")
         base = out[k] if isinstance(out[k], dict) else optional.get(k)
+        check_value(f'{name}.{k}', base if base is not None else out[k], v)
         out[k] = merge_args(base, v, f'{name}.{k}') if isinstance(base, dict) and isinstance(v, dict) else copy.deepcopy(v)
     return out
 
@@ -260,9 +273,13 @@ def resolve_config(files, data=None, model='resnet18', method='simclr', epochs=1
     "The complete, JSON-able configuration of a run (see `pretrain` for the arguments)"
     spec = get_method(method)
     if not isinstance(model, str): raise ConfigError(f"model must be a name (e.g. 'resnet18', 'timm/resnet50', 'torchvision/resnet18'), not {type(model).__name__}.")
-    if not isinstance(epochs, int) or epochs < 1: raise ConfigError(f"epochs must be a positive integer, not {epochs!r}.")
-    if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 2):
+    if not is_int(epochs) or epochs < 1: raise ConfigError(f"epochs must be a positive integer, not {epochs!r}.")
+    if batch_size is not None and not is_int(batch_size): raise ConfigError(f"batch_size must be an integer, not {batch_size!r}.")
+    if batch_size is not None and batch_size < 2:
         raise ConfigError(f"batch_size must be at least 2 (got {batch_size!r}): {method} learns from the images of a batch together.")
+    if not is_int(seed): raise ConfigError(f"seed must be an integer, not {seed!r}.")
+    if lr is not None and not (is_number(lr) and lr > 0): raise ConfigError(f"lr must be a positive number, not {lr!r}.")
+    epochs, seed, batch_size = int(epochs), int(seed), None if batch_size is None else int(batch_size)
     prec = {None: '32-true', '32': '32-true', 32: '32-true', '32-true': '32-true', '16-mixed': '16-mixed', 'bf16-mixed': 'bf16-mixed'}
     if precision not in prec: raise ConfigError(f"precision must be one of None, '32-true', '16-mixed', 'bf16-mixed', not {precision!r}.")
     if prec[precision] != '32-true' and not torch.cuda.is_available():
@@ -302,6 +319,10 @@ def resolve_config(files, data=None, model='resnet18', method='simclr', epochs=1
     scale = 1. if o['optimizer'] == 'adamw' else batch_size / 256
     if o['lr'] is None: o['lr'] = dflt['lr'] * scale
     if o['weight_decay'] is None: o['weight_decay'] = dflt['weight_decay']
+    for k, ok, what in (('lr', lambda v: v > 0, 'a positive number'), ('weight_decay', lambda v: v >= 0, 'a number >= 0'),
+                        ('momentum', lambda v: 0 <= v < 1, 'a number in [0, 1)'), ('warmup_epochs', lambda v: v >= 0, 'a number >= 0')):
+        if not (is_number(o[k]) and ok(o[k])): raise ConfigError(f"optim_args.{k} must be {what}, not {o[k]!r}.")
+    lr_schedule(o['lr'], epochs, o['warmup_epochs'], o['schedule'])  # checks the schedule's name
     m = merge_args(merge_args(spec.args, preset.get('method_args'), 'method_args'), method_args, 'method_args')
     notes = []
     if spec.resolve is not None:
@@ -335,7 +356,7 @@ def check_out(out:Path, cfg:dict, resume:bool=True, overwrite:bool=False):
     f = next((p for p in (out, *out.parents) if p.exists() and not p.is_dir()), None)
     if f is not None: raise ConfigError(f"out '{out}' cannot be a run folder: '{f}' is a file. Pass a folder (a new one, or a run's).")
     cfg_file, ckpt = out/'config.json', out/'checkpoints'/'last.pth'
-    if not cfg_file.exists() or overwrite: return None
+    if not cfg_file.exists() or not ckpt.exists() or overwrite: return None  # no epoch trained there: nothing to keep or resume
     try: old = json.loads(cfg_file.read_text())
     except ValueError: raise ConfigError(f"'{out}/config.json' is not valid JSON: fix it, pass another `out`, or overwrite=True.") from None
     diff = _diff({k: v for k, v in old.items() if k != 'info'}, cfg)
@@ -344,7 +365,6 @@ def check_out(out:Path, cfg:dict, resume:bool=True, overwrite:bool=False):
                                   "put the original file back to resume the run, or pass another `out` or overwrite=True to start a new one.")
     if diff: raise ConfigError(f"'{out}' holds a different run (config.json differs in {'; '.join(diff)}): "
                                "pass another `out`, or overwrite=True to start a new run there.")
-    if not ckpt.exists(): return None
     if not resume: raise ConfigError(f"'{out}' holds this run already: pass resume=True to continue it, or overwrite=True to start again.")
     try: return load_checkpoint(ckpt)
     except Exception as e:

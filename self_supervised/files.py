@@ -240,7 +240,12 @@ def image_dls(files, # image files
     return DataLoaders(dl(ds(files, size, n_in), shuffle=True, drop_last=True, **kw), dl(ds([], size, n_in), **kw), device=device)
 
 # %% ../nbs/06_files.ipynb #5ac384ca
-def default_workers() -> int: return min(8, max(1, (os.cpu_count() or 2) - 1))
+def default_workers(n:int|None=None) -> int:
+    "`n` decoding processes (checked: 0 decodes in the main process), or when None the CPUs - 1, at most 8"
+    if n is None: return min(8, max(1, (os.cpu_count() or 2) - 1))
+    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+        raise ConfigError(f"num_workers must be an integer >= 0 (0: decode in the main process), not {n!r}.")
+    return n
 
 def default_device(local_rank:int=0) -> torch.device:
     "The GPU of this process (`local_rank`) when there is one, else the CPU"

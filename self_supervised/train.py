@@ -4,7 +4,7 @@
 
 # %% ../nbs/30_train.ipynb #c7df4e2b
 from __future__ import annotations
-import contextlib, json, logging, os, signal, subprocess, sys, tempfile
+import contextlib, json, logging, os, shutil, signal, subprocess, sys, tempfile
 from pathlib import Path
 import torch, torch.nn as nn
 from fastai.torch_core import set_seed, trainable_params
@@ -24,8 +24,8 @@ from .checkpoint import *
 
 # %% auto #0
 __all__ = ['SMALL_IMAGE_PRESET', 'TrainOnly', 'TensorBoardLog', 'export', 'run_logger', 'run_lock', 'RunDiverged',
-           'RunInterrupted', 'saved_epoch', 'stops_cleanly', 'build_encoder', 'build_model', 'check_view_sizes',
-           'method_learner', 'init_weights', 'init_heads', 'pretrain']
+           'RunInterrupted', 'saved_epoch', 'clear_run', 'stops_cleanly', 'build_encoder', 'build_model',
+           'check_view_sizes', 'method_learner', 'read_weights', 'init_weights', 'init_heads', 'pretrain']
 
 # %% ../nbs/30_train.ipynb #fb24ec44
 class TrainOnly(Callback):
@@ -150,6 +150,11 @@ def saved_epoch(out:Path) -> int:
     try: return int(torch.load(Path(out)/'checkpoints'/'last.pth', map_location='cpu', weights_only=True, mmap=True)['epoch'])
     except Exception: return 0
 
+def clear_run(out:Path):
+    "Remove the files of a run in `out` that a new run (`overwrite=True`) would resume from or show beside its own"
+    for f in (out/'checkpoints'/'last.pth', out/'metrics.csv', out/'evaluation.json', *out.glob('events.out.tfevents.*')): f.unlink(missing_ok=True)
+    shutil.rmtree(out/'exported_models', ignore_errors=True)  # train.log stays: the new run appends to it
+
 @contextlib.contextmanager
 def stops_cleanly(out:Path, # the run folder
                   epochs:int, # the run's epochs
@@ -166,7 +171,7 @@ def stops_cleanly(out:Path, # the run folder
         k = saved_epoch(out)
         raise RunDiverged(f"{e} " + (f"The checkpoint of epoch {k} is kept: to go on from its weights with other settings "
                                       f"(e.g. a lower lr), start a new run with init_from={ck} and another out." if k else
-                                      "No epoch ended: start again with a lower lr and overwrite=True.")) from e
+                                      "No epoch ended: run again with a lower lr.")) from e
 
 # %% ../nbs/30_train.ipynb #89c5f2b0
 SMALL_IMAGE_PRESET = SIMCLR_SMALL_PRESET  # SimCLR's (the default method's) small-image preset, importable from here as before
@@ -242,16 +247,23 @@ def method_learner(cfg:dict, # a resolved configuration
     return learn
 
 # %% ../nbs/30_train.ipynb #17276b8e
+def read_weights(p:Path) -> dict:
+    "`load_checkpoint(p)`, or a one-line `ConfigError` when `p` is no file of weights (an image, a text, a cut download)"
+    try: return load_checkpoint(p)
+    except Exception as e:
+        raise ConfigError(f"'{p}' is not a weights file that torch can read ({type(e).__name__}): pass an exported backbone.pth, a last.pth or a run folder.") from None
+
 def init_weights(encoder:Encoder, # the new run's encoder
                  init_from, # exported backbone, checkpoint or run folder
                  method:str): # the new run's method: heads are taken from checkpoints of the same method only
     "Load the backbone weights of `init_from` into `encoder`; `(path, the source's head weights or None)`"
     p = weights_file(init_from)
     if p is None: raise ConfigError(f"init_from '{init_from}' does not exist: pass an exported backbone.pth, a last.pth or a run folder.")
-    sd = load_checkpoint(p)
+    sd = read_weights(p)
     try: load_body(encoder.body, sd, checkpoint_meta(sd).get('backbone', 'encoder'))
-    except RuntimeError as e:
-        raise ConfigError(f"init_from '{p}' does not fit model {encoder.config['arch']!r}: {str(e).splitlines()[0]}") from None
+    except RuntimeError as e:  # the error's first line only says that there are errors: the first of them too
+        why = ' '.join(l.strip() for l in str(e).splitlines()[:2])[:300]
+        raise ConfigError(f"init_from '{p}' does not fit model {encoder.config['arch']!r} (are model and model_args.n_in the source's?): {why}") from None
     same = checkpoint_meta(sd).get('config', {}).get('method', 'simclr') == method
     heads = {k: v for k, v in sd['model'].items() if not k.startswith(('encoder.', 'target_'))} if same and isinstance(sd.get('model'), dict) else {}
     return p, heads or None
@@ -309,6 +321,9 @@ def pretrain(out, # folder of the run: config, logs, checkpoints, exported backb
     out = Path(out).expanduser()
     ws, rk, local = _dist_env()
     if devices is not None and (not isinstance(devices, int) or devices < 1): raise ConfigError(f"devices must be a positive integer, not {devices!r}.")
+    for k, v in dict(resume=resume, overwrite=overwrite, progress=progress).items():
+        if not (isinstance(v, bool) or (k == 'progress' and v is None)): raise ConfigError(f"{k} must be True or False, not {v!r}.")
+    default_workers(num_workers)  # checks it
     if torch.cuda.is_available() and (devices or 1) > torch.cuda.device_count():
         raise ConfigError(f"devices={devices} but this machine has {torch.cuda.device_count()} GPU(s): lower devices.")
     check_decode(decode)
@@ -330,7 +345,7 @@ def pretrain(out, # folder of the run: config, logs, checkpoints, exported backb
         with run_lock(out), stops_cleanly(out, epochs): _launch(kw, devices, out)
         return out/'exported_models'/'backbone.pth'
     main = rk == 0
-    num_workers = default_workers() if num_workers is None else num_workers
+    num_workers = default_workers(num_workers)
     progress = sys.stdout.isatty() if progress is None else progress
     info = dict(version=__version__, images=len(files), world_size=ws, num_workers=num_workers, decode=decode)
     export_info = dict(image_size=cfg['size'], normalize=cfg['transform_args']['normalize'], method=method)
@@ -338,6 +353,7 @@ def pretrain(out, # folder of the run: config, logs, checkpoints, exported backb
         if main and not overwrite and saved_epoch(out) != (state['epoch'] if state else 0):  # checked before the lock
             raise ConfigError(f"Another run wrote to '{out}' while this one started: run the command again.")
         if main:
+            if overwrite: clear_run(out)
             (out/'checkpoints').mkdir(parents=True, exist_ok=True)
             write_text_atomic(out/'config.json', json.dumps(dict(cfg, info=info), indent=2) + '\n')
         if note: log.warning(note)

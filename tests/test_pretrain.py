@@ -79,7 +79,9 @@ def test_different_run_needs_overwrite(tmp_path, digits):
     assert {p: p.read_bytes() for p in out.rglob('*') if p.is_file()} == files   # nothing changed, nothing deleted
     pretrain(out, data=digits, epochs=1, **FAST, method_args=dict(temp=0.5), overwrite=True)
     assert json.loads((out/'config.json').read_text())['method_args']['temp'] == 0.5
-    assert set(files) <= {p for p in out.rglob('*') if p.is_file()}              # overwritten, not deleted
+    after = {p for p in out.rglob('*') if p.is_file()}
+    assert {p for p in files if 'tfevents' not in p.name} <= after   # the same files, written by the new run
+    assert not {p for p in files if 'tfevents' in p.name} & after      # the old run's TensorBoard events are gone
 
 def test_complete_run_and_more_epochs(tmp_path, digits, capsys):
     out = tmp_path/'run'
