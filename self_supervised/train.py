@@ -198,7 +198,10 @@ def build_encoder(cfg:dict) -> Encoder:
     margs = dict(cfg['model_args'])
     try: return create_encoder(cfg['model'], **margs)
     except (ValueError, TypeError) as e:
-        raise ConfigError(f"{str(e).splitlines()[0]} (model={cfg['model']!r}): pass a timm name (timm.list_models()), an xresnet name or torchvision/<name>.") from None
+        why = str(e).splitlines()[0]
+        if isinstance(e, TypeError) and 'keyword argument' in why:  # a key of model_args, not the name, is wrong
+            raise ConfigError(f"model_args: {why}: {cfg['model']!r} does not take that key (model_args go to its constructor); remove it.") from None
+        raise ConfigError(f"{why} (model={cfg['model']!r}): pass a timm name (timm.list_models()), an xresnet name or torchvision/<name>.") from None
     except RuntimeError as e: raise ConfigError(str(e).splitlines()[0]) from None
 
 def build_model(cfg:dict, encoder:Encoder) -> nn.Module:
