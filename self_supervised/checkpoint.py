@@ -20,8 +20,8 @@ import self_supervised.distributed as ssd
 
 # %% auto #0
 __all__ = ['deferred_sigint', 'write_text_atomic', 'EpochLog', 'rng_states', 'set_rng_states', 'load_opt_state',
-           'save_checkpoint', 'load_checkpoint', 'checkpoint_meta', 'Checkpoint', 'export_backbone', 'weights_file',
-           'backbone_config', 'encoder_from_config', 'load_backbone', 'load_body']
+           'save_checkpoint', 'load_checkpoint', 'read_weights', 'checkpoint_meta', 'Checkpoint', 'export_backbone',
+           'weights_file', 'backbone_config', 'encoder_from_config', 'load_backbone', 'load_body']
 
 # %% ../nbs/29_checkpoint.ipynb #7eefb168
 @contextlib.contextmanager
@@ -182,6 +182,15 @@ def load_checkpoint(path, map_location='cpu') -> dict:
     "A checkpoint loaded with `weights_only=True` (no pickled code runs)"
     return torch.load(path, map_location=map_location, weights_only=True)
 
+def read_weights(path) -> dict:
+    "A weights file a user names (`.safetensors`, else `load_checkpoint`); a one-line `ConfigError` when it is none (an image, a text, a cut download)"
+    p = Path(path)
+    if p.suffix == '.safetensors': from safetensors.torch import load_file
+    try: return load_file(p) if p.suffix == '.safetensors' else load_checkpoint(p)
+    except Exception as e:
+        from self_supervised.config import ConfigError  # the config module imports this one
+        raise ConfigError(f"'{p}' is not a weights file that torch can read ({type(e).__name__}): pass an exported backbone.pth, a last.pth or a run folder.") from None
+
 def checkpoint_meta(sd) -> dict:
     "The `meta` a `Checkpoint` saved in the loaded checkpoint `sd` (config, encoder, export_info); `{}` for other files"
     return json.loads(sd['meta']) if isinstance(sd, dict) and isinstance(sd.get('meta'), str) else {}
@@ -264,7 +273,7 @@ def encoder_from_config(c:dict) -> Encoder:
 def load_backbone(path) -> Encoder:
     "The exported encoder at `path` (a `backbone.pth`, its folder or a run folder), rebuilt with `create_encoder`"
     enc = encoder_from_config(backbone_config(path))
-    enc.body.load_state_dict(load_checkpoint(_backbone_file(path)))
+    enc.body.load_state_dict(read_weights(_backbone_file(path)))
     return enc
 
 # %% ../nbs/29_checkpoint.ipynb #d889a0ae

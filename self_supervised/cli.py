@@ -18,8 +18,8 @@ from .evaluation import embed, labels_from_folders, evaluate_features, knn_accur
 from .config import ConfigError, OPTIM_ARGS, SMALL_IMAGE_MAX, get_method, list_methods, is_int, is_number
 from .config import resolve_config, resolve_transforms, merge_args, norm_stats, method_aug_pipelines
 from .files import find_images, check_readable, load_image, ImageFiles, ImageDL, default_workers, default_device
-from .train import pretrain, export, build_encoder, read_weights, RunDiverged, RunInterrupted
-from .checkpoint import load_checkpoint, load_backbone, backbone_config, load_body, encoder_from_config
+from .train import pretrain, export, build_encoder, RunDiverged, RunInterrupted
+from .checkpoint import read_weights, load_backbone, backbone_config, load_body, encoder_from_config
 from .checkpoint import checkpoint_meta, weights_file
 
 # %% auto #0
@@ -62,10 +62,8 @@ def load_encoder(checkpoint) -> tuple:
     "`(encoder, info)` from a `backbone.pth`, a `last.pth` or a run folder; `info` has arch, n_in, image_size, normalize"
     p = weights_file(checkpoint)
     if p is None: raise ConfigError(f"No checkpoint at '{checkpoint}': pass a backbone.pth, a last.pth or a run folder.")
-    sd = read_weights(p)  # a clear error when it is no weights file
-    if p.with_suffix('.json').exists():  # an exported backbone, as `load_backbone` reads it
-        c = backbone_config(p); enc = encoder_from_config(c); enc.body.load_state_dict(sd)
-        return enc, c
+    if p.with_suffix('.json').exists(): return load_backbone(p), backbone_config(p)
+    sd = read_weights(p)
     meta = checkpoint_meta(sd)
     if 'encoder' not in meta:
         raise ConfigError(f"'{p}' does not say how to build its encoder: export it first (self-supervised export checkpoint={p} model=<name>).")

@@ -15,7 +15,7 @@ from fastai.data.load import DataLoader
 from fastai.data.core import DataLoaders
 from fastai.callback.core import Callback
 from .data import image_files, mnist_demo_path, IMAGE_EXTENSIONS
-from .config import ConfigError
+from .config import ConfigError, is_int
 from .vision.core import MultiViewMethod
 
 # %% auto #0
@@ -243,7 +243,7 @@ def image_dls(files, # image files
 def default_workers(n:int|None=None) -> int:
     "`n` decoding processes (checked: 0 decodes in the main process), or when None the CPUs - 1, at most 8"
     if n is None: return min(8, max(1, (os.cpu_count() or 2) - 1))
-    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+    if not is_int(n) or n < 0:
         raise ConfigError(f"num_workers must be an integer >= 0 (0: decode in the main process), not {n!r}.")
     return n
 

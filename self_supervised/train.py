@@ -25,7 +25,7 @@ from .checkpoint import *
 # %% auto #0
 __all__ = ['SMALL_IMAGE_PRESET', 'TrainOnly', 'TensorBoardLog', 'export', 'run_logger', 'run_lock', 'RunDiverged',
            'RunInterrupted', 'saved_epoch', 'clear_run', 'stops_cleanly', 'build_encoder', 'build_model',
-           'check_view_sizes', 'method_learner', 'read_weights', 'init_weights', 'init_heads', 'pretrain']
+           'check_view_sizes', 'method_learner', 'init_weights', 'init_heads', 'pretrain']
 
 # %% ../nbs/30_train.ipynb #fb24ec44
 class TrainOnly(Callback):
@@ -47,7 +47,7 @@ def export(checkpoint, # a `last.pth`, a run folder, or a state_dict file
     "Export the encoder of `checkpoint` as `backbone.pth` + `backbone.json`; returns the `.pth` path"
     p = weights_file(checkpoint, ('last',))
     if p is None: raise FileNotFoundError(f"No checkpoint at '{checkpoint}': pass a .pth file or a run folder.")
-    sd = load_checkpoint(p)
+    sd = read_weights(p)
     meta = checkpoint_meta(sd)
     ecfg, info = meta.get('encoder'), meta.get('export_info', {})
     if ecfg is None:
@@ -250,12 +250,6 @@ def method_learner(cfg:dict, # a resolved configuration
     return learn
 
 # %% ../nbs/30_train.ipynb #17276b8e
-def read_weights(p:Path) -> dict:
-    "`load_checkpoint(p)`, or a one-line `ConfigError` when `p` is no file of weights (an image, a text, a cut download)"
-    try: return load_checkpoint(p)
-    except Exception as e:
-        raise ConfigError(f"'{p}' is not a weights file that torch can read ({type(e).__name__}): pass an exported backbone.pth, a last.pth or a run folder.") from None
-
 def init_weights(encoder:Encoder, # the new run's encoder
                  init_from, # exported backbone, checkpoint or run folder
                  method:str): # the new run's method: heads are taken from checkpoints of the same method only

@@ -10,7 +10,7 @@ import torch, torch.nn as nn, torch.nn.functional as F
 from fastcore.basics import store_attr
 from fastcore.meta import delegates
 from ..layers import create_encoder, Encoder
-from ..checkpoint import weights_file, load_checkpoint, load_body
+from ..checkpoint import weights_file, load_checkpoint, read_weights, load_body
 from .core import MultiViewMethod, encoder_features
 from ..config import ConfigError, register_method, small_image_preset
 
@@ -84,17 +84,11 @@ def teacher_file(teacher:str, # a weights file or run folder, or a model name
     if not p.is_file(): raise ConfigError(f"the teacher's weights '{teacher_weights}' are not a file: give the weights file of {teacher!r}.")
     return p.resolve()
 
-def _read_weights(p:Path) -> dict:
-    if p.suffix == '.safetensors':
-        from safetensors.torch import load_file
-        return load_file(p)
-    return load_checkpoint(p)
-
 def _load_named(teacher:str, p:Path, teacher_args:dict|None) -> Encoder:
     kw = dict(dict(n_in=3, pool_type='avg'), **(teacher_args or {}))
     try: enc = create_encoder(teacher, **kw)
     except (ValueError, TypeError, RuntimeError) as e: raise ConfigError(f"the teacher {teacher!r}: {str(e).splitlines()[0]}") from None
-    sd = _read_weights(p)
+    sd = read_weights(p)
     try: load_body(enc.body, sd)
     except RuntimeError:  # a classifier's keys besides the body's are ignored; every key of the body must be there, of its shape
         own = enc.body.state_dict()
