@@ -8,8 +8,13 @@ import torch, torch.nn as nn, torch.nn.functional as F, torch.distributed as dis
 from .distributed import is_distributed
 
 # %% auto #0
-__all__ = ['info_nce', 'InfoNCE', 'negative_cosine_similarity', 'barlow_twins_loss', 'vicreg_loss', 'dino_loss', 'sinkhorn',
-           'swav_loss']
+__all__ = ['upcast', 'info_nce', 'InfoNCE', 'negative_cosine_similarity', 'barlow_twins_loss', 'vicreg_loss', 'dino_loss',
+           'sinkhorn', 'swav_loss']
+
+# %% ../nbs/03_losses.ipynb #62a84574
+def upcast(t:torch.Tensor) -> torch.Tensor:
+    "`t` in float32 when it has less precision (bfloat16, float16), else as it is (float32, float64)"
+    return t.float() if t.dtype in (torch.float16, torch.bfloat16) else t
 
 # %% ../nbs/03_losses.ipynb #c7727a09
 def _info_nce_queue(q, k, queue, temp, similarity):
@@ -19,7 +24,7 @@ def _info_nce_queue(q, k, queue, temp, similarity):
                          f"{tuple(q.shape)}, {None if k is None else tuple(k.shape)}, {tuple(queue.shape)}.")
     if similarity not in ('cosine', 'dot'): raise ValueError(f"similarity must be 'cosine' or 'dot', not {similarity!r}")
     with torch.autocast(q.device.type, enabled=False):
-        q, k, queue = q.float(), k.float(), queue.float()
+        q, k, queue = upcast(q), upcast(k), upcast(queue)
         if similarity == 'cosine': q, k, queue = F.normalize(q, dim=1), F.normalize(k, dim=1), F.normalize(queue, dim=1)
         logits = torch.cat([(q * k).sum(1, keepdim=True), q @ queue.T], 1) / temp
         return F.cross_entropy(logits, torch.zeros(len(q), dtype=torch.long, device=q.device))
@@ -39,7 +44,7 @@ def info_nce(z1:torch.Tensor, # (B, D) first views, or (2B, D) both views `[z1; 
     if similarity not in ('cosine', 'dot'): raise ValueError(f"similarity must be 'cosine' or 'dot', not {similarity!r}")
     if z_all is None: z_all = z
     with torch.autocast(z.device.type, enabled=False):
-        z, z_all = z.float(), z_all.float()
+        z, z_all = upcast(z), upcast(z_all)
         if similarity == 'cosine': z, z_all = F.normalize(z, dim=1), F.normalize(z_all, dim=1)
         logits = z @ z_all.T / temp
         idx = torch.arange(n, device=z.device)
@@ -61,7 +66,7 @@ def negative_cosine_similarity(p:torch.Tensor, # (B, D) predictions
     "Mean over the batch of `-cos(p_i, z_i)`"
     if p.shape != z.shape: raise ValueError(f"p and z need the same shape, got {tuple(p.shape)} and {tuple(z.shape)}.")
     with torch.autocast(p.device.type, enabled=False):
-        return -F.cosine_similarity(p.float(), z.float(), dim=-1, eps=1e-8).mean()
+        return -F.cosine_similarity(upcast(p), upcast(z), dim=-1, eps=1e-8).mean()
 
 # %% ../nbs/03_losses.ipynb #b37a7334
 def _standardize(z, eps=1e-5): return (z - z.mean(0)) / torch.sqrt(z.var(0, unbiased=False) + eps)
@@ -72,7 +77,7 @@ def barlow_twins_loss(z1:torch.Tensor, # (B, D) embeddings of the first views
     "Barlow Twins: `sum_i (1 - c_ii)^2 + lambd * sum_{i != j} c_ij^2` for the cross-correlation `c` of the standardized embeddings"
     if z1.shape != z2.shape or len(z1) < 2: raise ValueError(f"Barlow Twins needs two (B, D) batches of one shape with B >= 2, got {tuple(z1.shape)} and {tuple(z2.shape)}.")
     with torch.autocast(z1.device.type, enabled=False):
-        c = _standardize(z1.float()).T @ _standardize(z2.float()) / len(z1)
+        c = _standardize(upcast(z1)).T @ _standardize(upcast(z2)) / len(z1)
         on = (torch.diagonal(c) - 1).pow(2).sum()
         return on + lambd * (c.pow(2).sum() - torch.diagonal(c).pow(2).sum())
 
@@ -92,7 +97,7 @@ def vicreg_loss(z1:torch.Tensor, # (B, D) embeddings of the first views
     "VICReg: invariance (mse), variance (a hinge on each dimension's std) and covariance (off-diagonal) terms"
     if z1.shape != z2.shape or len(z1) < 2: raise ValueError(f"VICReg needs two (B, D) batches of one shape with B >= 2, got {tuple(z1.shape)} and {tuple(z2.shape)}.")
     with torch.autocast(z1.device.type, enabled=False):
-        z1, z2 = z1.float(), z2.float()
+        z1, z2 = upcast(z1), upcast(z2)
         return (sim_weight * F.mse_loss(z1, z2) + var_weight * (_vicreg_var(z1) + _vicreg_var(z2)) / 2
                 + cov_weight * (_vicreg_cov(z1) + _vicreg_cov(z2)))
 
@@ -111,10 +116,10 @@ def dino_loss(s:torch.Tensor, # (V*B, K) student outputs of every view, view aft
         raise ValueError(f"The student's outputs {tuple(s.shape)} must hold at least {max(n_global, 2)} views of the teacher's {B} images "
                          f"({tuple(t.shape)}: {n_global} global views), with the same number of scores.")
     with torch.autocast(s.device.type, enabled=False):
-        t = t.detach().float()
-        if center is not None: t = t - center.float()
+        t = upcast(t.detach())
+        if center is not None: t = t - upcast(center)
         q = F.softmax(t / teacher_temp, dim=-1).view(n_global, B, -1)
-        logp = F.log_softmax(s.float() / student_temp, dim=-1).view(V, B, -1)
+        logp = F.log_softmax(upcast(s) / student_temp, dim=-1).view(V, B, -1)
         cross = (q.sum(0) * logp.sum(0)).sum(-1) - (q * logp[:n_global]).sum((0, 2))  # (B,): every pair of views but a view with itself
         return -cross.mean() / (n_global * V - n_global)
 
@@ -133,7 +138,7 @@ def sinkhorn(scores:torch.Tensor, # (N, K) scores of N samples against K prototy
     if scores.dim() != 2 or not scores.numel(): raise ValueError(f"sinkhorn needs (N, K) scores of N >= 1 samples, got {tuple(scores.shape)}.")
     if eps <= 0 or n_iters < 0: raise ValueError(f"sinkhorn needs eps > 0 and n_iters >= 0, got eps={eps}, n_iters={n_iters}.")
     with torch.autocast(scores.device.type, enabled=False):
-        s = scores.detach().float()
+        s = upcast(scores.detach())
         if not n_iters: return F.softmax(s / eps, dim=1)                 # no equipartition: each sample's own softmax
         s = s.T                                                          # (K, N), as in the paper
         Q = torch.exp((s - _all_reduce(s.max(1, keepdim=True).values, gather, 'max')) / eps)  # a factor per prototype: cancelled below
@@ -157,8 +162,8 @@ def swav_loss(scores:torch.Tensor, # (V*B, K) scores of every view against the p
     if len(set(crops_for_assign)) != A or not all(0 <= c < V for c in crops_for_assign):
         raise ValueError(f"crops_for_assign must name different views among the {V}, not {list(crops_for_assign)}.")
     with torch.autocast(scores.device.type, enabled=False):
-        q = codes.detach().float().view(A, B, -1)
-        logp = F.log_softmax(scores.float() / temp, dim=-1).view(V, B, -1)
+        q = upcast(codes.detach()).view(A, B, -1)
+        logp = F.log_softmax(upcast(scores) / temp, dim=-1).view(V, B, -1)
         own = logp[list(crops_for_assign)]                              # (A, B, K): a view's prediction of its own codes, left out
         cross = (q * (logp.sum(0) - own)).sum(-1)                        # (A, B): every other view predicts each view's codes
         return -cross.mean() / (V - 1)

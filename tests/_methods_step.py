@@ -2,7 +2,13 @@
 Barlow Twins' and VICReg's batch statistics, DINO's center, SwAV's Sinkhorn codes and queue, distillation's queue of
 teacher features), on 8 real MNIST digits; run as one process, or under torchrun with `gather=True`. Writes, per method,
 the reported loss, every parameter gradient (after DDP averaging) and the model's buffers after the step to
-`<out>/<method>_rank<r>.pt`."""
+`<out>/<method>_rank<r>.pt`.
+
+Everything runs in float64 (`torch.set_default_dtype`; the losses keep float64, `upcast`): one process and two add the
+same numbers in different orders (a batch of 8 or two of 4 in each convolution, the gathered statistics, DDP's
+all-reduce), and in float32 those rounding differences, magnified where a loss divides by a small spread (Barlow
+Twins' standardization over 8 samples), reach 1e-4 of a gradient on some CPUs. In float64 they stay below 1e-9, so the
+test can ask for agreement far below any difference in what is computed."""
 import sys, torch, torch.nn as nn, torch.nn.functional as F, torch.distributed as dist
 from pathlib import Path
 from fastai.vision.all import Learner, DataLoaders, DataLoader, Callback, CancelFitException, SGD, Pipeline, noop
@@ -58,18 +64,21 @@ class SaveGrads(Callback):
         torch.save(dict(loss=self.learn.loss.detach().clone(), grads=grads, buffers=buffers), self.path)
         raise CancelFitException()
 
-def step(method, out, distributed):
+def step(method, out, distributed, gather=None):
+    "One step of `method`, saved as `<out>/<method>_rank<r>.pt`; `gather=False` under torchrun: the broken case, saved as `<method>_nogather_...`"
+    torch.set_default_dtype(torch.float64)   # every model, queue and loss in float64
     X, _ = mnist_arrays()
-    x = torch.from_numpy(X[:8]).float().div(255)[:, None]
+    x = torch.from_numpy(X[:8]).double().div(255)[:, None]
     ds = [(o,) for o in x]
     bs = 8 // ssd.world_size() if distributed else 8
     dls = DataLoaders(DataLoader(ds, bs=bs, shuffle=False), DataLoader(ds, bs=bs), device='cpu')
     torch.manual_seed(0)   # same initial weights (and MoCo queue) in every process
     make_model, make_cb = METHODS[method]
     model = make_model(create_encoder('resnet18', n_in=1, pool_type='avg', norm_layer=nn.Identity))   # no BatchNorm
-    cb = make_cb([Pipeline([view1], split_idx=0), Pipeline([view2], split_idx=0)], distributed)
+    gather = distributed if gather is None else gather
+    cb = make_cb([Pipeline([view1], split_idx=0), Pipeline([view2], split_idx=0)], gather)
     learn = Learner(dls, model, loss_func=noop, cbs=[cb], opt_func=SGD, lr=0.)
-    save = SaveGrads(Path(out)/f'{method}_rank{ssd.rank()}.pt')
+    save = SaveGrads(Path(out)/f"{method}{'' if gather == distributed else '_nogather'}_rank{ssd.rank()}.pt")
     if distributed:
         with learn.distrib_ctx(sync_bn=False): learn.fit(1, cbs=save)
     else: learn.fit(1, cbs=save)
@@ -77,6 +86,8 @@ def step(method, out, distributed):
 def main(out, distributed):
     if distributed: dist.init_process_group('gloo')   # one process group for every method's fit
     for method in METHODS: step(method, out, distributed)
+    if distributed:   # what the test must tell apart: each process's loss and state from its own samples only
+        for method in METHODS: step(method, out, distributed, gather=False)
     if distributed: dist.destroy_process_group()
 
 if __name__ == '__main__': main(sys.argv[1], sys.argv[2] == 'dist')

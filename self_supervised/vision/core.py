@@ -12,6 +12,7 @@ from fastai.callback.core import Callback, CancelBatchException
 from fastai.callback.fp16 import MixedPrecision
 from ..layers import create_mlp_module
 from ..augmentations import assert_aug_pipelines, show_augs
+from ..losses import upcast
 from ..distributed import gather_with_grad, world_size, unwrap, is_distributed
 
 # %% auto #0
@@ -120,8 +121,9 @@ class MultiViewMethod(Callback):
 
     @torch.no_grad()
     def global_mean(self, x:torch.Tensor) -> torch.Tensor:
-        "Mean over the rows of `x` (float32), over every process's rows when `gather`: one all-reduce of sums and counts, no gradient"
-        s = torch.cat([x.detach().float().sum(0).flatten(), x.new_full((1,), len(x), dtype=torch.float)])
+        "Mean over the rows of `x` (in float32 at least), over every process's rows when `gather`: one all-reduce of sums and counts, no gradient"
+        x = upcast(x.detach())
+        s = torch.cat([x.sum(0).flatten(), x.new_full((1,), len(x))])
         if self.gather and is_distributed(): dist.all_reduce(s)
         return (s[:-1] / s[-1]).view(x.shape[1:])
 

@@ -11,6 +11,7 @@ from fastcore.basics import store_attr
 from fastcore.meta import delegates
 from ..layers import create_encoder, Encoder
 from ..checkpoint import weights_file, load_checkpoint, read_weights, load_body
+from ..losses import upcast
 from .core import MultiViewMethod, encoder_features
 from ..config import ConfigError, register_method, small_image_preset
 
@@ -26,7 +27,7 @@ def queue_kl_loss(student:torch.Tensor, # the student's L2-normalized global fea
                   temp:float=0.07): # temperature of both softmaxes (LightlyTrain: 0.07)
     "KL(teacher || student) of the softmax over the queue of each image's similarities with it, averaged over the batch"
     with torch.autocast(student.device.type, enabled=False):
-        s, t, q = student.float(), teacher.float(), queue.float()
+        s, t, q = upcast(student), upcast(teacher), upcast(queue)
         return F.kl_div(F.log_softmax(s @ q.T / temp, -1), F.softmax(t @ q.T / temp, -1), reduction='batchmean')
 
 def token_kl_loss(student:torch.Tensor, # the student's L2-normalized local features `(B, N, D)`
@@ -34,7 +35,7 @@ def token_kl_loss(student:torch.Tensor, # the student's L2-normalized local feat
                   temp:float=0.07): # temperature of both softmaxes (LightlyTrain: 0.07)
     "KL(teacher || student) of the softmax of each location's similarities with the locations of its own image, averaged over the `B * N` locations"
     with torch.autocast(student.device.type, enabled=False):
-        s, t = student.float(), teacher.float()
+        s, t = upcast(student), upcast(teacher)
         ls, pt = F.log_softmax(s @ s.transpose(1, 2) / temp, -1), F.softmax(t @ t.transpose(1, 2) / temp, -1)
         return F.kl_div(ls.flatten(0, 1), pt.flatten(0, 1), reduction='batchmean')
 

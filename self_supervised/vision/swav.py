@@ -8,7 +8,7 @@ import torch, torch.nn as nn, torch.nn.functional as F
 from fastcore.basics import store_attr
 from fastcore.meta import delegates
 from ..layers import create_mlp_module
-from ..losses import sinkhorn, swav_loss
+from ..losses import sinkhorn, swav_loss, upcast
 from ..multicrop import get_multicrop_aug_pipelines, LOCAL_RATIO
 from ..distributed import world_size, rank
 from .core import MultiViewMethod, forward_views, encoder_features
@@ -126,8 +126,8 @@ class SwAV(MultiViewMethod):
         m, use_queue = self.module, self.epoch >= self.epoch_queue_starts and self.module.queue_full()
         out = []
         for i, c in enumerate(self.crops_for_assign):
-            s = scores[c * B:(c + 1) * B].detach().float()
-            if use_queue: s = torch.cat([self.queue_share(i).float() @ m.head.prototypes.weight.detach().float().T, s])
+            s = upcast(scores[c * B:(c + 1) * B].detach())
+            if use_queue: s = torch.cat([upcast(self.queue_share(i)) @ upcast(m.head.prototypes.weight.detach()).T, s])
             out.append(sinkhorn(s, self.eps, self.n_iters, self.gather)[-B:])
         return torch.cat(out)
 

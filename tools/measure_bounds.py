@@ -1,0 +1,132 @@
+#!/usr/bin/env python
+"""Measure the checks whose value comes out of training or timing, and derive their bounds.
+
+Every such check in the notebooks is a call `check_fit(name, fit, checks)` (`self_supervised.test_utils`). This script
+runs each notebook that has one, up to its last `check_fit`, once per kind of arithmetic:
+  native       the machine's own ATen kernels (`torch.backends.cpu.get_cpu_capability()`)
+  avx2         ATEN_CPU_CAPABILITY=avx2
+  default      ATEN_CPU_CAPABILITY=default (no vector instructions)
+  onednn-avx2  the native ATen kernels, oneDNN's convolutions limited to AVX2 (ONEDNN_MAX_CPU_ISA=AVX2)
+and in each, `check_fit` runs the fit for seeds 0-2 x 1 and 2 threads, and each broken case for the three seeds.
+A healthy value's bound sits midway between the least healthy value measured and the broken case's nearest value; a
+check whose gap between the two is under twice the spread of its healthy values is reported as TOO CLOSE (make it exact,
+or move it out of the default tests) and the script exits non-zero.
+
+usage: python tools/measure_bounds.py [--write] [--envs native,avx2,default,onednn-avx2] [NOTEBOOK ...]
+  (default: every notebook of nbs/ that calls check_fit; --write updates nbs/bounds.json and nbs/measured_checks.md
+   for the groups measured, keeping the others)
+"""
+import argparse, datetime, json, os, platform, re, subprocess, sys, tempfile, time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT/'tools'))
+ENVS = {'native': {}, 'avx2': {'ATEN_CPU_CAPABILITY': 'avx2'}, 'default': {'ATEN_CPU_CAPABILITY': 'default'},
+        'onednn-avx2': {'ONEDNN_MAX_CPU_ISA': 'AVX2'}}
+SEEDS, THREADS = '0,1,2', '1,2'
+CALL = re.compile(r'^([\w, ]+=\s*)?check_fit\(', re.M)   # a statement that checks a fit (not one inside test_fail)
+
+def measured_notebooks() -> list:
+    return [f for f in sorted((ROOT/'nbs').glob('*.ipynb')) if 'check_fit(' in f.read_text()]
+
+def run_child(fn:Path):
+    "In this process: run notebook `fn` as nbdev-test does, up to and including its last cell with a `check_fit(...)` statement"
+    from run_nbs import notebook_to_run
+    from execnb.shell import CaptureShell
+    from fastcore.xtras import working_directory
+    nb, skip = notebook_to_run(fn)
+    ids = [c.id for c in nb.cells if c.cell_type == 'code' and not skip(c)]
+    last = max(i for i, c in enumerate(nb.cells) if c.cell_type == 'code' and not skip(c) and CALL.search(c.source))
+    keep = {c.id for c in nb.cells[:last + 1]} & set(ids)
+    os.environ['IN_TEST'] = '1'
+    k = CaptureShell(fn)
+    with working_directory(fn.parent):
+        k.run_all(nb, exc_stop=True, preproc=lambda c: c.id not in keep)
+
+def measure(fn:Path, env:str, out:Path) -> float:
+    "Run `fn`'s fits in a fresh process with `env`'s kernels; their values are appended to `out`; the seconds it took"
+    t0 = time.time()
+    e = {**os.environ, **ENVS[env], 'SS_MEASURE': str(out), 'SS_MEASURE_ENV': env, 'SS_MEASURE_SEEDS': SEEDS,
+         'SS_MEASURE_THREADS': THREADS, 'OMP_NUM_THREADS': '1'}
+    r = subprocess.run([sys.executable, __file__, '--child', str(fn)], env=e, capture_output=True, text=True)
+    if r.returncode: sys.exit(f"{fn.name} under {env} failed:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}")
+    return time.time() - t0
+
+def derive(rows:list) -> dict:
+    "`{group: {check: dict(op, bound, healthy, broken, runs, ok)}}` from the measured rows"
+    out = {}
+    for name in dict.fromkeys(r['name'] for r in rows):
+        rs = [r for r in rows if r['name'] == name]
+        checks = {}
+        for k, (op, case) in rs[0]['checks'].items():
+            h = [r['values'][k] for r in rs if not r['broken']]
+            b = [r['values'][k] for r in rs if r['broken'] == case]
+            worst, nearest = (min(h), max(b)) if op == '>' else (max(h), min(b))
+            gap, spread = (worst - nearest) * (1 if op == '>' else -1), max(h) - min(h)
+            checks[k] = dict(op=op, case=case, bound=float(f"{(worst + nearest) / 2:.4g}"), healthy=[min(h), max(h)], broken=nearest,
+                             runs=len(h), broken_runs=len(b), gap=gap, spread=spread, ok=gap >= 2 * spread and gap > 0)
+        out[name] = dict(checks=checks, envs=sorted({r['env'] for r in rs}))
+    return out
+
+def table(groups:dict, nbs:dict) -> str:
+    g = lambda v: f"{v:.4g}"
+    lines = ["| notebook | check | healthy runs: min .. max | broken case | bound | gap / spread |", "|---|---|---|---|---|---|"]
+    for name, d in groups.items():
+        for k, c in d['checks'].items():
+            lines.append(f"| {nbs.get(name, '')} | `{name}.{k}` {c['op']} | {g(c['healthy'][0])} .. {g(c['healthy'][1])} ({c['runs']} runs) "
+                         f"| {c['case']}: {g(c['broken'])} | {c['op']} {g(c['bound'])} | {g(c['gap'] / c['spread']) if c['spread'] else 'inf'}"
+                         f"{'' if c['ok'] else ' TOO CLOSE'} |")
+    return '\n'.join(lines)
+
+PAGE = """# Measured checks
+
+Checks whose value comes out of training or timing (a loss goes down, embeddings keep their spread, an accuracy clears a
+bar) are written in the notebooks as `check_fit(name, fit, checks)` (see [Measured checks](09_test_utils.ipynb)).
+Their bounds are in `nbs/bounds.json`, measured by `{cmd}`: each notebook's fits ran for seeds {seeds} x {threads} threads
+under each kind of arithmetic ({envs}), and each broken case (`broken=<case>`) for the same seeds with 1 thread. A bound sits midway
+between the least healthy value and the broken case's nearest value; "gap / spread" is the distance between those two
+over the spread of the healthy values (at least 2, or the check does not belong in a short fit).
+
+Measured on {machine}, torch {torch}, {date}.
+
+{table}
+"""
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument('nbs', nargs='*', help='notebooks (default: those of nbs/ that call check_fit)')
+    p.add_argument('--envs', default=','.join(ENVS))
+    p.add_argument('--write', action='store_true', help='update nbs/bounds.json and nbs/measured_checks.md')
+    p.add_argument('--child', help=argparse.SUPPRESS)
+    a = p.parse_args()
+    if a.child: return run_child(Path(a.child).resolve())
+    import torch
+    nbs = [Path(f).resolve() for f in a.nbs] or measured_notebooks()
+    rows, where = [], {}
+    with tempfile.TemporaryDirectory() as d:
+        for fn in nbs:
+            for env in a.envs.split(','):
+                out = Path(d)/f'{fn.stem}.{env}.jsonl'
+                secs = measure(fn, env, out)
+                new = [json.loads(l) for l in out.read_text().splitlines()]
+                print(f"{fn.name} {env}: {len(new)} fits in {secs:.0f} s", flush=True)
+                rows += new
+                for r in new: where[r['name']] = fn.name
+    groups = derive(rows)
+    print(table(groups, where))
+    if a.write:
+        f = ROOT/'nbs'/'bounds.json'
+        old = json.loads(f.read_text()) if f.exists() else {}
+        info = dict(machine=f"{platform.processor() or platform.machine()} ({torch.backends.cpu.get_cpu_capability()}, {os.cpu_count()} CPUs)",
+                    torch=torch.__version__, date=datetime.date.today().isoformat(), seeds=SEEDS, threads=THREADS, envs=a.envs)
+        new = {**old, **{k: dict(v, notebook=where[k], **info) for k, v in groups.items()}}
+        f.write_text(json.dumps(dict(sorted(new.items())), indent=1) + '\n')
+        allg = {k: v for k, v in new.items() if not k.startswith('_')}
+        cmd = 'python tools/measure_bounds.py --write'
+        (ROOT/'nbs'/'measured_checks.md').write_text(PAGE.format(
+            cmd=cmd, **dict(info, seeds=SEEDS.replace(',', ', '), threads=THREADS.replace(',', ' and ')),
+            table=table(allg, {k: v['notebook'] for k, v in allg.items()})))
+        print(f"wrote {f.relative_to(ROOT)} and nbs/measured_checks.md")
+    if not all(c['ok'] for g in groups.values() for c in g['checks'].values()): sys.exit("some checks are TOO CLOSE to their broken case")
+
+if __name__ == '__main__': main()
