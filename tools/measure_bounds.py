@@ -49,8 +49,8 @@ def measure(fn:Path, env:str, out:Path) -> float:
     e = {**os.environ, **ENVS[env], 'SS_MEASURE': str(out), 'SS_MEASURE_ENV': env, 'SS_MEASURE_SEEDS': SEEDS,
          'SS_MEASURE_THREADS': THREADS, 'OMP_NUM_THREADS': '1'}
     r = subprocess.run([sys.executable, __file__, '--child', str(fn)], env=e, capture_output=True, text=True)
-    if r.returncode: sys.exit(f"{fn.name} under {env} failed:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}")
-    return time.time() - t0
+    if r.returncode: print(f"{fn.name} under {env} FAILED:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}", flush=True)
+    return time.time() - t0 if r.returncode == 0 else None
 
 def derive(rows:list) -> dict:
     "`{group: {check: dict(op, bound, healthy, broken, runs, ok)}}` from the measured rows"
@@ -70,12 +70,12 @@ def derive(rows:list) -> dict:
 
 def table(groups:dict, nbs:dict) -> str:
     g = lambda v: f"{v:.4g}"
-    lines = ["| notebook | check | healthy runs: min .. max | broken case | bound | gap / spread |", "|---|---|---|---|---|---|"]
+    lines = ["| notebook | check | healthy runs: min .. max | broken case | bound | gap / spread | measured |", "|---|---|---|---|---|---|---|"]
     for name, d in groups.items():
         for k, c in d['checks'].items():
             lines.append(f"| {nbs.get(name, '')} | `{name}.{k}` {c['op']} | {g(c['healthy'][0])} .. {g(c['healthy'][1])} ({c['runs']} runs) "
                          f"| {c['case']}: {g(c['broken'])} | {c['op']} {g(c['bound'])} | {g(c['gap'] / c['spread']) if c['spread'] else 'inf'}"
-                         f"{'' if c['ok'] else ' TOO CLOSE'} |")
+                         f"{'' if c['ok'] else ' TOO CLOSE'} | {d.get('date', '')} {d.get('machine', '')} |")
     return '\n'.join(lines)
 
 PAGE = """# Measured checks
@@ -100,33 +100,40 @@ def main():
     p.add_argument('--child', help=argparse.SUPPRESS)
     a = p.parse_args()
     if a.child: return run_child(Path(a.child).resolve())
-    import torch
     nbs = [Path(f).resolve() for f in a.nbs] or measured_notebooks()
-    rows, where = [], {}
+    rows, where, failed = [], {}, []
     with tempfile.TemporaryDirectory() as d:
         for fn in nbs:
+            new = []
             for env in a.envs.split(','):
                 out = Path(d)/f'{fn.stem}.{env}.jsonl'
                 secs = measure(fn, env, out)
-                new = [json.loads(l) for l in out.read_text().splitlines()]
-                print(f"{fn.name} {env}: {len(new)} fits in {secs:.0f} s", flush=True)
-                rows += new
-                for r in new: where[r['name']] = fn.name
+                if secs is None: failed.append(f'{fn.name} ({env})'); continue
+                got = [json.loads(l) for l in out.read_text().splitlines()]
+                print(f"{fn.name} {env}: {len(got)} fits in {secs:.0f} s", flush=True)
+                new += got
+            for r in new: where[r['name']] = fn.name
+            rows += new
+            if a.write and new: write(derive(new), where, a.envs)   # after each notebook: a long run keeps what it measured
     groups = derive(rows)
     print(table(groups, where))
-    if a.write:
-        f = ROOT/'nbs'/'bounds.json'
-        old = json.loads(f.read_text()) if f.exists() else {}
-        info = dict(machine=f"{platform.processor() or platform.machine()} ({torch.backends.cpu.get_cpu_capability()}, {os.cpu_count()} CPUs)",
-                    torch=torch.__version__, date=datetime.date.today().isoformat(), seeds=SEEDS, threads=THREADS, envs=a.envs)
-        new = {**old, **{k: dict(v, notebook=where[k], **info) for k, v in groups.items()}}
-        f.write_text(json.dumps(dict(sorted(new.items())), indent=1) + '\n')
-        allg = {k: v for k, v in new.items() if not k.startswith('_')}
-        cmd = 'python tools/measure_bounds.py --write'
-        (ROOT/'nbs'/'measured_checks.md').write_text(PAGE.format(
-            cmd=cmd, **dict(info, seeds=SEEDS.replace(',', ', '), threads=THREADS.replace(',', ' and ')),
-            table=table(allg, {k: v['notebook'] for k, v in allg.items()})))
-        print(f"wrote {f.relative_to(ROOT)} and nbs/measured_checks.md")
+    if failed: sys.exit(f"failed: {', '.join(failed)}")
     if not all(c['ok'] for g in groups.values() for c in g['checks'].values()): sys.exit("some checks are TOO CLOSE to their broken case")
+
+def write(groups:dict, where:dict, envs:str):
+    "Update nbs/bounds.json with `groups` (keeping the others) and rewrite nbs/measured_checks.md from all of them"
+    import torch
+    f = ROOT/'nbs'/'bounds.json'
+    old = json.loads(f.read_text()) if f.exists() else {}
+    cpu = next((l.split(':', 1)[1].strip() for l in Path('/proc/cpuinfo').read_text().splitlines() if l.startswith('model name')), platform.machine()) \
+          if Path('/proc/cpuinfo').exists() else platform.machine()
+    info = dict(machine=f"{cpu} ({torch.backends.cpu.get_cpu_capability()}, {os.cpu_count()} CPUs)",
+                torch=torch.__version__, date=datetime.date.today().isoformat(), seeds=SEEDS, threads=THREADS, envs=envs)
+    new = {**old, **{k: dict(v, notebook=where[k], **info) for k, v in groups.items()}}
+    f.write_text(json.dumps(dict(sorted(new.items())), indent=1) + '\n')
+    (ROOT/'nbs'/'measured_checks.md').write_text(PAGE.format(
+        cmd='python tools/measure_bounds.py --write', **dict(info, seeds=SEEDS.replace(',', ', '), threads=THREADS.replace(',', ' and ')),
+        table=table(new, {k: v['notebook'] for k, v in new.items()})))
+    print(f"wrote {f.relative_to(ROOT)} and nbs/measured_checks.md", flush=True)
 
 if __name__ == '__main__': main()
