@@ -50,7 +50,9 @@ def make_step(x, n_in, cl=False, bf16=False, compile=False, small=2, seed=0):
 
 def preset_augs(size, n_in):
     "The two view pipelines of SimCLR's small-image preset, built by `method_aug_pipelines` as `pretrain` builds them"
-    from self_supervised.config import get_method, resolve_transforms, method_aug_pipelines
+    from self_supervised.registry import get_method
+    from self_supervised.settings import resolve_transforms
+    from self_supervised.config import method_aug_pipelines
     spec = get_method('simclr')
     t = resolve_transforms([spec.transform_args, spec.small_preset.get('transform_args')], spec.n_views)
     return method_aug_pipelines(dict(transform_args=t, model_args=dict(n_in=n_in), size=size))

@@ -16,7 +16,8 @@ from pathlib import Path
 import torch
 from fastai.callback.core import Callback, CancelFitException
 from self_supervised.train import pretrain
-from self_supervised.checkpoint import load_checkpoint, Checkpoint
+from self_supervised.runs import load_checkpoint
+from self_supervised.checkpoint import Checkpoint
 
 class StopAfter(Callback):
     "Cancel the fit after epoch `n` (once its checkpoint is written), as a kill between two epochs would"

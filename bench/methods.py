@@ -20,8 +20,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from quality import digits, write_pngs, eval_inputs, batches, pretrain_for, RESULTS
 from score import score_features, KNN_K
-from self_supervised.config import list_methods
-from self_supervised.checkpoint import backbone_config
+from self_supervised.registry import list_methods
+from self_supervised.runs import backbone_config
 from self_supervised.evaluation import embed
 
 def method_row(name:str, budget:float, files, train, valid, work:Path, seed:int=0, **kwargs) -> dict:

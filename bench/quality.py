@@ -28,8 +28,9 @@ from fastai.callback.schedule import ParamScheduler
 from self_supervised.data import mnist_arrays, mnist_split
 from self_supervised.evaluation import embed, evaluate_features, baselines, cls_learner
 from self_supervised.train import pretrain, build_encoder
-from self_supervised.config import resolve_config, norm_stats
-from self_supervised.checkpoint import load_backbone, backbone_config
+from self_supervised.config import resolve_config
+from self_supervised.settings import norm_stats
+from self_supervised.runs import load_backbone, backbone_config
 
 RESULTS = Path(__file__).parent/'results'
 KNN = dict(k=200, temp=0.1)                       # the one kNN setting of every row

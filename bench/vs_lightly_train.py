@@ -86,7 +86,7 @@ def ours(train:Path, evald:Path, size:int, epochs:int, work:Path, extra:list=())
         files = (work/f'ours_{k}.files.txt').read_text().split('\n')
         feats[k] = (np.load(out), [Path(f).parent.name for f in files if f])
     shown = ' '.join([f'self-supervised pretrain out=<out> data=<train> model=resnet18 epochs={epochs} size={size}', *extra])
-    from self_supervised.checkpoint import backbone_config
+    from self_supervised.runs import backbone_config
     pool = backbone_config(run)['pool_type']
     return dict(seconds=secs, feats=feats, command=shown, pool_type=pool)
 

@@ -15,13 +15,14 @@ from fastai.callback.core import Callback
 from fastai.callback.progress import ProgressCallback
 from fastai.distributed import DistributedDL
 from torch.utils.tensorboard import SummaryWriter
-from .layers import create_encoder, Encoder
+from .layers import Encoder
+from .settings import ConfigError
+from .runs import RunFolder, load_checkpoint, checkpoint_meta, load_encoder
 import self_supervised.distributed as ssd
 
 # %% auto #0
 __all__ = ['deferred_sigint', 'write_text_atomic', 'EpochLog', 'rng_states', 'set_rng_states', 'load_opt_state',
-           'save_checkpoint', 'load_checkpoint', 'read_weights', 'checkpoint_meta', 'Checkpoint', 'export_backbone',
-           'weights_file', 'backbone_config', 'encoder_from_config', 'load_backbone', 'load_body']
+           'save_checkpoint', 'Checkpoint', 'check_out', 'export_backbone']
 
 # %% ../nbs/29_checkpoint.ipynb #7eefb168
 @contextlib.contextmanager
@@ -178,23 +179,6 @@ def save_checkpoint(obj, path, pause:float=0):
     "`torch.save(obj, path)` atomically: temp file, fsync, (`pause` seconds,) rename"
     _atomic_write(path, lambda f: torch.save(obj, f), pause)
 
-def load_checkpoint(path, map_location='cpu') -> dict:
-    "A checkpoint loaded with `weights_only=True` (no pickled code runs)"
-    return torch.load(path, map_location=map_location, weights_only=True)
-
-def read_weights(path) -> dict:
-    "A weights file a user names (`.safetensors`, else `load_checkpoint`); a one-line `ConfigError` when it is none (an image, a text, a cut download)"
-    p = Path(path)
-    if p.suffix == '.safetensors': from safetensors.torch import load_file
-    try: return load_file(p) if p.suffix == '.safetensors' else load_checkpoint(p)
-    except Exception as e:
-        from self_supervised.config import ConfigError  # the config module imports this one
-        raise ConfigError(f"'{p}' is not a weights file that torch can read ({type(e).__name__}): pass an exported backbone.pth, a last.pth or a run folder.") from None
-
-def checkpoint_meta(sd) -> dict:
-    "The `meta` a `Checkpoint` saved in the loaded checkpoint `sd` (config, encoder, export_info); `{}` for other files"
-    return json.loads(sd['meta']) if isinstance(sd, dict) and isinstance(sd.get('meta'), str) else {}
-
 class Checkpoint(Callback):
     "Save model, optimizer, epoch and random states to `path` after every epoch, atomically; restore them when resuming"
     order = EpochLog.order + 1  # after the epoch's row is logged: the checkpoint carries the rows
@@ -234,6 +218,39 @@ class Checkpoint(Callback):
                              metrics=log.rows if log else [], meta=json.dumps(self.meta or {})), self.path,
                         pause=float(os.environ.get('SELF_SUPERVISED_PAUSE_BEFORE_RENAME') or 0))
 
+# %% ../nbs/29_checkpoint.ipynb #50cc7886
+_NOT_COMPARED = ('epochs',)
+
+def _diff(old:dict, new:dict, prefix=''):
+    "Dotted keys whose values differ between two configurations"
+    out = []
+    for k in sorted(set(old) | set(new)):
+        if not prefix and k in _NOT_COMPARED: continue
+        a, b = old.get(k), new.get(k)
+        if isinstance(a, dict) and isinstance(b, dict): out += _diff(a, b, f'{prefix}{k}.')
+        elif a != b: out.append(f'{prefix}{k} ({a!r} -> {b!r})')
+    return out
+
+def check_out(out:Path, cfg:dict, resume:bool=True, overwrite:bool=False):
+    "The checkpoint to resume from (None: start anew), or a `ConfigError` when `out` holds a different run or is no folder"
+    f = next((p for p in (out, *out.parents) if p.exists() and not p.is_dir()), None)
+    if f is not None: raise ConfigError(f"out '{out}' cannot be a run folder: '{f}' is a file. Pass a folder (a new one, or a run's).")
+    run = RunFolder(out)
+    cfg_file, ckpt = run.config, run.last
+    if not cfg_file.exists() or not ckpt.exists() or overwrite: return None  # no epoch trained there: nothing to keep or resume
+    try: old = json.loads(cfg_file.read_text())
+    except ValueError: raise ConfigError(f"'{cfg_file}' is not valid JSON: fix it, pass another `out`, or overwrite=True.") from None
+    diff = _diff({k: v for k, v in old.items() if k != 'info'}, cfg)
+    changed = [d for d in diff if d.split(' ', 1)[0].endswith('_sha256')]  # a file the run depends on (distillation's teacher)
+    if changed: raise ConfigError(f"A file the run in '{out}' depends on changed since it started ({'; '.join(changed)}): "
+                                  "put the original file back to resume the run, or pass another `out` or overwrite=True to start a new one.")
+    if diff: raise ConfigError(f"'{out}' holds a different run (config.json differs in {'; '.join(diff)}): "
+                               "pass another `out`, or overwrite=True to start a new run there.")
+    if not resume: raise ConfigError(f"'{out}' holds this run already: pass resume=True to continue it, or overwrite=True to start again.")
+    try: return load_checkpoint(ckpt)
+    except Exception as e:
+        raise ConfigError(f"'{ckpt}' cannot be loaded ({type(e).__name__}: {e}): pass overwrite=True to start again.") from None
+
 # %% ../nbs/29_checkpoint.ipynb #c7da2aca
 def export_backbone(encoder:Encoder, # the encoder to export (e.g. `learn.model.encoder`)
                     dest, # folder to write `backbone.pth` and `backbone.json` to
@@ -244,48 +261,3 @@ def export_backbone(encoder:Encoder, # the encoder to export (e.g. `learn.model.
     save_checkpoint({k: v.detach().cpu() for k, v in encoder.body.state_dict().items()}, dest/'backbone.pth')
     write_text_atomic(dest/'backbone.json', json.dumps(cfg, indent=2) + '\n')
     return dest/'backbone.pth'
-
-_WEIGHTS = dict(backbone=('exported_models/backbone.pth', 'backbone.pth'), last=('checkpoints/last.pth', 'last.pth'))
-
-def weights_file(path, # a weights file, an export folder or a run folder
-                 kinds:tuple=('backbone', 'last')): # what to look for in a folder, in order: the exported 'backbone', the 'last' checkpoint
-    "The weights file `path` names: the file itself, or the first of `kinds` found in the folder; None when there is none"
-    p = Path(path).expanduser()
-    if not p.is_dir(): return p if p.exists() else None
-    return next((p/c for k in kinds for c in _WEIGHTS[k] if (p/c).exists()), None)
-
-def _backbone_file(path):
-    p = weights_file(path, ('backbone',))
-    if p is None: raise FileNotFoundError(f"No exported backbone at '{path}': pass a backbone.pth, its folder or a run folder (or export a checkpoint first).")
-    return p
-
-def backbone_config(path) -> dict:
-    "The `backbone.json` beside an exported backbone (`path`: the `.pth`, its folder or a run folder)"
-    j = _backbone_file(path).with_suffix('.json')
-    if not j.exists(): raise FileNotFoundError(f"'{j}' is missing: it says how to rebuild the encoder; export the checkpoint again.")
-    return json.loads(j.read_text())
-
-def encoder_from_config(c:dict) -> Encoder:
-    "A new encoder built by `create_encoder` from `c`: an `Encoder.config`, `backbone.json` or a checkpoint's `meta['encoder']`"
-    return create_encoder(c['arch'], n_in=c['n_in'], pool_type=c['pool_type'], small_input=c.get('small_input', False),
-                          **c.get('kwargs', {}))
-
-def load_backbone(path) -> Encoder:
-    "The exported encoder at `path` (a `backbone.pth`, its folder or a run folder), rebuilt with `create_encoder`"
-    enc = encoder_from_config(backbone_config(path))
-    enc.body.load_state_dict(read_weights(_backbone_file(path)))
-    return enc
-
-# %% ../nbs/29_checkpoint.ipynb #d889a0ae
-def load_body(body:nn.Module, sd:dict,
-              module:str='encoder'): # the encoder of a method's model to take: its online `encoder`, or e.g. `target_encoder`
-    "Load into `body` the backbone weights of `sd`: a backbone's state_dict, or a method's model's (its `module`) / `Encoder`'s / checkpoint's"
-    sd = sd['model'] if isinstance(sd.get('model'), dict) else sd
-    cands = [sd] + [{k[len(p):]: v for k, v in sd.items() if k.startswith(p)}
-                    for p in (f'{module}.body.', f'module.{module}.body.', 'body.', '0.body.')]
-    err = None
-    for c in cands:
-        if not c: continue
-        try: return body.load_state_dict(c)
-        except RuntimeError as e: err = err or e
-    raise err

@@ -8,200 +8,14 @@ import ast, contextlib, inspect, json, sys, traceback, warnings
 # fastai's import decorates functions with `torch.jit.script`, which torch deprecates: a warning the user can do nothing about
 warnings.filterwarnings('ignore', message=r'`torch\.jit\.script` is deprecated', category=FutureWarning)
 from pathlib import Path
-import numpy as np
-import torch
 from fastcore.docments import docments
-from .data import image_files
-from .layers import Encoder
-from .augmentations import show_augs
-from .evaluation import embed, labels_from_folders, evaluate_features, knn_accuracy
-from .config import ConfigError, OPTIM_ARGS, SMALL_IMAGE_MAX, get_method, list_methods, is_int, is_number
-from .config import resolve_config, resolve_transforms, merge_args, norm_stats, method_aug_pipelines
-from .files import find_images, check_readable, load_image, ImageFiles, ImageDL, default_workers, default_device
-from .train import pretrain, export, build_encoder, RunDiverged, RunInterrupted
-from .checkpoint import read_weights, load_backbone, backbone_config, load_body, encoder_from_config
-from .checkpoint import checkpoint_meta, weights_file
+from .settings import ConfigError, OPTIM_ARGS, SMALL_IMAGE_MAX, merge_args, resolve_transforms, describe_range, parse_args
+from .registry import get_method, list_methods
+from .evaluation import embed_folder, evaluate_folder
+from .train import pretrain, export, save_aug_views, RunDiverged, RunInterrupted
 
 # %% auto #0
-__all__ = ['COMMANDS', 'parse_value', 'parse_args', 'load_encoder', 'embed_files', 'embed_folder', 'evaluate_folder',
-           'save_aug_views', 'command_help', 'usage', 'main']
-
-# %% ../nbs/31_cli.ipynb #4c82a51d
-_STR_KEYS = {'out', 'data', 'checkpoint', 'init_from', 'model'}
-
-def parse_value(s:str):
-    "The value of a `key=value` argument: JSON, else a Python literal, else the string"
-    for f in (json.loads, ast.literal_eval):
-        try: return f(s)
-        except Exception: pass
-    return s
-
-def _set(d:dict, keys:list, v):
-    for k in keys[:-1]:
-        d = d.setdefault(k, {})
-        if not isinstance(d, dict): raise ConfigError(f"'{'.'.join(keys)}' sets a key inside '{k}', which is not a dict.")
-    if isinstance(d.get(keys[-1]), dict) and isinstance(v, dict): d[keys[-1]].update(v)
-    else: d[keys[-1]] = v
-
-def parse_args(args:list, # `key=value` strings
-               valid:list|None=None): # the valid top-level keys (None: any)
-    "Keyword arguments from `key=value` strings; dotted keys build nested dicts"
-    kw = {}
-    for a in args:
-        if '=' not in a: raise ConfigError(f"Arguments are key=value pairs, got {a!r}: e.g. out=runs/r1 epochs=10.")
-        k, v = a.split('=', 1)
-        keys = k.strip().split('.')
-        if valid is not None and keys[0] not in valid:
-            raise ConfigError(f"Unknown argument '{keys[0]}'. Valid keys: {', '.join(valid)}.")
-        raw = keys[0] in _STR_KEYS and len(keys) == 1 and not v.startswith('[')  # a list of files is parsed
-        _set(kw, keys, v if raw else parse_value(v))
-    return kw
-
-# %% ../nbs/31_cli.ipynb #abfae02f
-def load_encoder(checkpoint) -> tuple:
-    "`(encoder, info)` from a `backbone.pth`, a `last.pth` or a run folder; `info` has arch, n_in, image_size, normalize"
-    p = weights_file(checkpoint)
-    if p is None: raise ConfigError(f"No checkpoint at '{checkpoint}': pass a backbone.pth, a last.pth or a run folder.")
-    if p.with_suffix('.json').exists(): return load_backbone(p), backbone_config(p)
-    sd = read_weights(p)
-    meta = checkpoint_meta(sd)
-    if 'encoder' not in meta:
-        raise ConfigError(f"'{p}' does not say how to build its encoder: export it first (self-supervised export checkpoint={p} model=<name>).")
-    c = meta['encoder']
-    enc = encoder_from_config(c)
-    load_body(enc.body, sd, meta.get('backbone', 'encoder'))
-    return enc, dict(c, **meta.get('export_info', {}))
-
-# %% ../nbs/31_cli.ipynb #2ca113a0
-def embed_files(encoder:Encoder, # an encoder (e.g. from `load_encoder`)
-                files:list, # image files
-                size:int, # side the images are resized and cropped to
-                stats=None, # `(mean, std)` normalization, None: none
-                labels=None, # a tensor of labels, one per file, to keep in step with the readable files
-                bs:int=256, # batch size
-                num_workers:int|None=None): # decoding processes; None: CPUs - 1
-    "`(features, readable files, labels)` of image `files`; unreadable files are skipped with a warning"
-    device = next(encoder.parameters()).device
-    n_in = encoder.config.get('n_in', 3) if hasattr(encoder, 'config') else 3
-    dl = ImageDL(ImageFiles(list(files), size, n_in), bs=bs, device=device,
-                 num_workers=default_workers(num_workers))
-    mean, std = ((torch.tensor(o, device=device).view(1, -1, 1, 1) for o in stats) if stats else (None, None))
-    kept = []
-    def batches():
-        start = 0
-        for x, bad in dl:
-            bad = set(bad.tolist())
-            idx = [j for j in range(start, start + len(x) + len(bad)) if j not in bad]
-            for j in sorted(bad): warnings.warn(f"Skipped unreadable image {files[j]}")
-            start += len(x) + len(bad); kept.extend(idx)
-            if not idx: continue
-            if mean is not None: x = (x - mean) / std
-            yield (x, labels[idx]) if labels is not None else x
-    feats, labs = embed(encoder, batches(), progress=False)
-    return feats, [files[j] for j in kept], labs
-
-def embed_folder(data, # folder of images (searched recursively) or list of files
-                 checkpoint, # exported backbone.pth, last.pth or run folder
-                 out='embeddings.npy', # .npy (file names go to <name>.files.txt) or .csv
-                 batch_size:int=256, # images per batch
-                 size:int|None=None, # image side; None: the size the encoder was trained with
-                 num_workers:int|None=None): # decoding processes; None: CPUs - 1
-    "Write the embeddings of the images in `data` to `out`; returns its path"
-    out = Path(out)
-    if out.suffix not in ('.npy', '.csv'): raise ConfigError(f"out must end in .npy or .csv, not {out.name!r}.")
-    enc, info = load_encoder(checkpoint)
-    files = check_readable(find_images(data), data)
-    size = size or info.get('image_size')
-    if not size: raise ConfigError("This checkpoint does not record its image size: pass size=<pixels>.")
-    feats, kept, _ = embed_files(enc.to(default_device()), files, size, norm_stats(info.get('normalize'), enc.config['n_in']),
-                                 bs=batch_size, num_workers=num_workers)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix == '.npy':
-        np.save(out, feats.numpy())
-        out.with_suffix('.files.txt').write_text(''.join(f'{f}\n' for f in kept))
-    else:
-        import csv
-        with open(out, 'w', newline='') as fh:
-            w = csv.writer(fh)
-            w.writerow(['file'] + [f'f{i}' for i in range(feats.shape[1])])
-            for f, row in zip(kept, feats.tolist()): w.writerow([str(f)] + [f'{v:.6g}' for v in row])
-    print(f"Wrote {len(kept)} embeddings of size {feats.shape[1]} to {out}")
-    return out
-
-# %% ../nbs/31_cli.ipynb #d34ad4a9
-def evaluate_folder(data, # folder with `train/` and `valid/`, each with one subfolder per class
-                    checkpoint, # exported backbone.pth, last.pth or run folder
-                    out=None, # JSON file to write; None: `evaluation.json` beside the checkpoint (in the run folder for a run)
-                    k:int=200, # kNN neighbours
-                    temp:float=0.1, # kNN temperature
-                    batch_size:int=256, # images per batch
-                    size:int|None=None, # image side; None: the size the encoder was trained with
-                    num_workers:int|None=None, # decoding processes; None: CPUs - 1
-                    linear:bool=True): # also fit the linear probe (a logistic regression; slower than the kNN)
-    "kNN and linear-probe top-1/top-5 accuracy (%) of the encoder's features on `data/valid`, trained on `data/train`"
-    data = Path(data).expanduser()
-    for s in ('train', 'valid'):
-        if not (data/s).is_dir(): raise ConfigError(f"evaluate needs data=<folder with train/ and valid/ class subfolders>; '{data}' has no {s}/.")
-    tr, va = image_files(data/'train'), image_files(data/'valid')
-    if not tr or not va: raise ConfigError(f"No images in '{data/('train' if not tr else 'valid')}'.")
-    for s, fs in (('train', tr), ('valid', va)):
-        if any(Path(f).parent == data/s for f in fs): raise ConfigError(f"'{data/s}' holds images outside class subfolders: put each class's images in a folder of its own ({s}/<class>/...).")
-    if not is_int(k) or k < 1: raise ConfigError(f"k (kNN neighbours) must be a positive integer, not {k!r}.")
-    if not is_number(temp) or temp <= 0: raise ConfigError(f"temp (kNN temperature) must be a positive number, not {temp!r}.")
-    ytr, vocab = labels_from_folders(tr)
-    if len(vocab) < 2: raise ConfigError(f"evaluate needs at least 2 classes (subfolders of train/), '{data/'train'}' has {len(vocab)}.")
-    try: yva, _ = labels_from_folders(va, vocab)
-    except ValueError as e: raise ConfigError(f"valid/ has classes that train/ lacks: {e}") from None
-    enc, info = load_encoder(checkpoint)
-    enc, size = enc.to(default_device()), size or info.get('image_size')
-    if not size: raise ConfigError("This checkpoint does not record its image size: pass size=<pixels>.")
-    stats = norm_stats(info.get('normalize'), enc.config['n_in'])
-    kw = dict(bs=batch_size, num_workers=num_workers)
-    ft, _, lt = embed_files(enc, tr, size, stats, labels=ytr, **kw)
-    fv, _, lv = embed_files(enc, va, size, stats, labels=yva, **kw)
-    if linear: acc = evaluate_features(ft, lt, fv, lv, k=k, temp=temp)
-    else: acc = {f'knn_{n}': v for n, v in knn_accuracy(ft, lt, fv, lv, k=k, temp=temp).items()}
-    res = dict(acc, k=k, temp=temp, train_images=len(ft), valid_images=len(fv),
-               classes=len(vocab), data=str(data.resolve()), checkpoint=str(Path(checkpoint).resolve()))
-    if out is None:
-        c = Path(checkpoint)
-        out = c/'evaluation.json' if c.is_dir() else c.parent/'evaluation.json'
-    Path(out).parent.mkdir(parents=True, exist_ok=True)
-    Path(out).write_text(json.dumps(res, indent=2) + '\n')
-    print(json.dumps(res, indent=2))
-    print(f"Wrote {out}")
-    return res
-
-# %% ../nbs/31_cli.ipynb #8de5413f
-def save_aug_views(data=None, # folder of images or list of files; None: the demo digits
-                   out='views.png', # PNG file to write
-                   n:int=8, # number of images (rows)
-                   method:str='simclr', # the method whose views to show
-                   model:str='resnet18', # the encoder, as for `pretrain` (a transformer's patch size rounds the views' sides)
-                   size:int|None=None, # image side, as for `pretrain`
-                   model_args:dict|None=None, # as for `pretrain` (n_in)
-                   transform_args:dict|None=None, # as for `pretrain`
-                   method_args:dict|None=None, # as for `pretrain` (distillation needs its `teacher`)
-                   seed:int=0): # random seed of the views
-    "Write a PNG grid of `n` images of `data` with the views `method` makes of them (columns: image, view 1, view 2, ...)"
-    files = check_readable(find_images(data), data)
-    if len(files) < 2: raise ConfigError(f"show-augs needs at least 2 images, '{data}' has {len(files)}.")
-    cfg = resolve_config(files, data, model=model, method=method, batch_size=2, size=size, method_args=method_args,
-                         transform_args=transform_args, model_args=model_args)
-    n_in, size = cfg['model_args']['n_in'], cfg['size']
-    ims = []
-    for f in files[::max(1, len(files) // n)]:
-        try: ims.append(load_image(f, size, n_in))
-        except Exception: warnings.warn(f"Skipped unreadable image {f}")
-        if len(ims) == n: break
-    import matplotlib.pyplot as plt
-    torch.manual_seed(seed)
-    axs = show_augs(method_aug_pipelines(cfg, build_encoder(cfg).patch_size), torch.stack(ims), n=len(ims))
-    fig = axs[0, 0].figure
-    Path(out).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=80, bbox_inches='tight'); plt.close(fig)
-    print(f"Wrote {len(ims)} images and their {method} views to {out}")
-    return Path(out)
+__all__ = ['COMMANDS', 'command_help', 'usage', 'main']
 
 # %% ../nbs/31_cli.ipynb #a2395232
 COMMANDS = {'pretrain': pretrain, 'embed': embed_folder, 'export': export, 'evaluate': evaluate_folder, 'show-augs': save_aug_views}
@@ -210,10 +24,6 @@ def _flat(d, prefix):
     for k, v in d.items():
         if isinstance(v, dict): yield from _flat(v, f'{prefix}{k}.')
         else: yield f'{prefix}{k}', v
-
-def _method_docs(spec) -> dict:
-    "What each key of a method's `method_args` is, from the comments of its model factory's and callback's parameters"
-    return {k: d['docment'] for f in (spec.create_model, spec.callback) for k, d in docments(f, full=True).items() if d['docment']}
 
 def command_help(name:str, # a subcommand
                  args:list=()) -> str: # its other arguments: `method=<name>` selects the method whose keys `pretrain` lists
@@ -226,12 +36,12 @@ def command_help(name:str, # a subcommand
         dflt = 'required' if d['default'] is inspect.Parameter.empty else repr(d['default'])
         lines.append(f"  {k:<16} {dflt:<12} {d['docment'] or ''}".rstrip())
     if f is pretrain:
-        try: spec = get_method(parse_args([a for a in args if a.startswith('method=')]).get('method', 'simclr'))
-        except ConfigError as e: return f"error: {e}"
-        docs, t = _method_docs(spec), resolve_transforms([spec.transform_args], spec.n_views)
+        spec = get_method(parse_args([a for a in args if a.startswith('method=')]).get('method', 'simclr'))
+        docs, t = spec.args.docs, resolve_transforms([spec.transform_args], spec.n_views)
         lines += ['', f"method_args.* of {spec.name} (set one with method_args.<key>=value; another method's: "
                       f"pretrain --help method=<name>, one of {', '.join(list_methods())}):"]
-        lines += [f"  {k:<44} {v!r:<12} {docs.get(k.split('.', 1)[1], '')}".rstrip() for k, v in _flat(spec.args, 'method_args.')]
+        lines += [f"  {k:<44} {v!r:<12} {docs.get(k.split('.', 1)[1], '')} [{describe_range(spec.args.ranges[k.split('.', 1)[1]]) if spec.args.ranges.get(k.split('.', 1)[1]) else 'any'}]".rstrip()
+                  for k, v in _flat(spec.args, 'method_args.')]
         lines += ['', f'transform_args.* of {spec.name} (set one with transform_args.<key>=value, for every view):']
         lines += [f"  {k:<44} {v!r}" for k, v in _flat({k: v for k, v in t.items() if k != 'views'}, 'transform_args.')]
         lines += ['', f'per view (set one with transform_args.views.<i>.<key>=value, i from 0 to {spec.n_views - 1}):']
@@ -283,7 +93,9 @@ def main(argv:list|None=None) -> int:
     name, args = argv[0], argv[1:]
     if name not in COMMANDS:
         print(f"error: unknown command {name!r}\n\n{usage()}", file=sys.stderr); return 2
-    if any(a in ('-h', '--help') for a in args): print(command_help(name, [a for a in args if a not in ('-h', '--help')])); return 0
+    if any(a in ('-h', '--help') for a in args):
+        try: print(command_help(name, [a for a in args if a not in ('-h', '--help')])); return 0
+        except ConfigError as e: return _report(e)
     f = COMMANDS[name]
     kj = [a for a in args if a.startswith('--kwargs-json=')]  # the torchrun relaunch of `pretrain(devices=N)`
     try:

@@ -10,11 +10,12 @@ import torch
 from fastai.torch_core import set_seed
 from .data import mnist_demo_path, image_files
 from .evaluation import embed, labels_from_folders, load_images, score_features, few_label_accuracy
-from .checkpoint import encoder_from_config
-from .config import norm_stats
+from .runs import encoder_from_config
+from .settings import norm_stats
 from .files import default_device
 from .train import pretrain, ConfigError
-from .cli import load_encoder, parse_args
+from .runs import load_encoder
+from .settings import parse_args
 
 # %% auto #0
 __all__ = ['DEMO', 'compare', 'demo', 'main']

@@ -4,7 +4,7 @@
 
 # %% ../nbs/30_train.ipynb #c7df4e2b
 from __future__ import annotations
-import contextlib, json, logging, os, shutil, signal, subprocess, sys, tempfile
+import contextlib, json, logging, os, shutil, signal, subprocess, sys, tempfile, warnings
 from pathlib import Path
 import torch, torch.nn as nn
 from fastai.torch_core import set_seed, trainable_params
@@ -13,11 +13,15 @@ from fastai.callback.core import Callback, TrainEvalCallback, CancelValidExcepti
 from fastai.callback.schedule import ParamScheduler
 from fastai.callback.progress import ProgressCallback
 from fastai.callback.tensorboard import TensorBoardCallback
-from . import __version__
+from importlib.metadata import version
 from .layers import create_encoder, Encoder
-from .config import ConfigError, get_method, resolve_config, check_out, opt_func, lr_schedule, method_aug_pipelines
-from .config import view_size, view_transform_args
-from .files import find_images, check_readable, image_dls, SkipUnreadable, default_device, default_workers, check_decode
+from .settings import ConfigError, view_size, expand_views
+from .registry import get_method
+from .config import resolve_config, opt_func, lr_schedule, method_aug_pipelines
+from .runs import RunFolder, weights_file, read_weights, checkpoint_meta, load_body, load_encoder
+from .augmentations import show_augs
+from .files import (find_images, check_readable, image_dls, load_image, SkipUnreadable, default_device, default_workers,
+                                   check_decode)
 from .vision.core import MultiViewMethod, MomentumModel, exported_encoder, exported_name
 from .vision.simclr import SIMCLR_SMALL_PRESET
 from .checkpoint import *
@@ -25,7 +29,7 @@ from .checkpoint import *
 # %% auto #0
 __all__ = ['SMALL_IMAGE_PRESET', 'TrainOnly', 'TensorBoardLog', 'export', 'run_logger', 'run_lock', 'RunDiverged',
            'RunInterrupted', 'saved_epoch', 'clear_run', 'stops_cleanly', 'build_encoder', 'build_model',
-           'check_view_sizes', 'method_learner', 'init_weights', 'init_heads', 'pretrain']
+           'check_view_sizes', 'method_learner', 'init_weights', 'init_heads', 'pretrain', 'save_aug_views']
 
 # %% ../nbs/30_train.ipynb #fb24ec44
 class TrainOnly(Callback):
@@ -46,18 +50,14 @@ def export(checkpoint, # a `last.pth`, a run folder, or a state_dict file
            model_args:dict|None=None): # `create_encoder` arguments for such checkpoints (n_in, small_input, ...)
     "Export the encoder of `checkpoint` as `backbone.pth` + `backbone.json`; returns the `.pth` path"
     p = weights_file(checkpoint, ('last',))
-    if p is None: raise FileNotFoundError(f"No checkpoint at '{checkpoint}': pass a .pth file or a run folder.")
-    sd = read_weights(p)
-    meta = checkpoint_meta(sd)
-    ecfg, info = meta.get('encoder'), meta.get('export_info', {})
-    if ecfg is None:
-        if model is None: raise ConfigError(f"'{p}' does not record its architecture: pass model=<name> (and model_args such as n_in).")
-        ecfg = dict(arch=model, **dict(dict(n_in=3, pool_type='catavgmax', small_input=False, kwargs={}), **(model_args or {})))
-    enc = encoder_from_config(ecfg)
-    try: load_body(enc.body, sd, meta.get('backbone', 'encoder'))
-    except RuntimeError as e: raise ConfigError(f"The weights in '{p}' do not fit {ecfg['arch']}: {str(e).splitlines()[0]}") from None
-    out = Path(out) if out else (p.parent.parent/'exported_models' if p.parent.name == 'checkpoints' else p.parent)
-    return export_backbone(enc, out, **info)
+    if p is None: raise ConfigError(f"No checkpoint at '{checkpoint}': pass a last.pth, a run folder or a state_dict file.")
+    enc, info = load_encoder(p, model, model_args)
+    run = RunFolder.of(p)
+    out = Path(out) if out else run.exports if run else p.parent
+    info = {k: v for k, v in info.items() if k in ('image_size', 'normalize', 'method')}
+    path = export_backbone(enc, out, **info)
+    print(f"Exported the {enc.config['arch']} encoder of {p} ({enc.num_features} features) to {path} and {path.with_suffix('.json').name}")
+    return path
 
 # %% ../nbs/30_train.ipynb #b55f9e04
 class _Console(logging.Filter):
@@ -72,7 +72,7 @@ def run_logger(out:Path|None, main:bool=True):
     if main:
         con = logging.StreamHandler(sys.stdout); con.addFilter(_Console()); hs.append(con)
         if out is not None:
-            fh = logging.FileHandler(out/'train.log', encoding='utf-8')
+            fh = logging.FileHandler(RunFolder(out).log, encoding='utf-8')
             fh.setFormatter(logging.Formatter('%(asctime)s %(levelname)s %(message)s')); hs.append(fh)
     else:
         err = logging.StreamHandler(sys.stderr); err.setLevel(logging.WARNING); err.addFilter(_Console()); hs.append(err)
@@ -84,7 +84,7 @@ def run_logger(out:Path|None, main:bool=True):
         if main and out is not None:
             intr = isinstance(e, KeyboardInterrupt)
             log.log(logging.WARNING if intr else logging.ERROR, f"Stopped: {type(e).__name__}: {e}", exc_info=not intr, extra=dict(console=False))
-            e.train_log = out/'train.log'
+            e.train_log = RunFolder(out).log
         raise
     finally:
         logging.captureWarnings(False)
@@ -118,7 +118,7 @@ def run_lock(out:Path, # the run folder (created when missing)
     out = Path(out)
     if take: out.mkdir(parents=True, exist_ok=True)
     if not take or fcntl is None or os.environ.get(_LOCK_ENV) == str(out.resolve()): yield None; return
-    f = out/'.lock'
+    f = RunFolder(out).lock
     while True:
         fd = os.open(f, os.O_RDWR | os.O_CREAT, 0o644)
         try: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -146,21 +146,22 @@ class RunInterrupted(KeyboardInterrupt):
     "A run stopped by Ctrl-C (SIGINT); the message says where, and that the same command resumes it"
 
 def saved_epoch(out:Path) -> int:
-    "The epochs done in the checkpoint `out/checkpoints/last.pth` (0 when there is none)"
-    try: return int(torch.load(Path(out)/'checkpoints'/'last.pth', map_location='cpu', weights_only=True, mmap=True)['epoch'])
+    "The epochs done in the checkpoint `last.pth` of the run in `out` (0 when there is none)"
+    try: return int(torch.load(RunFolder(out).last, map_location='cpu', weights_only=True, mmap=True)['epoch'])
     except Exception: return 0
 
 def clear_run(out:Path):
     "Remove the files of a run in `out` that a new run (`overwrite=True`) would resume from or show beside its own"
-    for f in (out/'checkpoints'/'last.pth', out/'metrics.csv', out/'evaluation.json', *out.glob('events.out.tfevents.*')): f.unlink(missing_ok=True)
-    shutil.rmtree(out/'exported_models', ignore_errors=True)  # train.log stays: the new run appends to it
+    run = RunFolder(out)
+    for f in (run.last, run.metrics, run.evaluation, *run.events()): f.unlink(missing_ok=True)
+    shutil.rmtree(run.exports, ignore_errors=True)  # train.log stays: the new run appends to it
 
 @contextlib.contextmanager
 def stops_cleanly(out:Path, # the run folder
                   epochs:int, # the run's epochs
                   learn=None): # its Learner, to say in which epoch it stopped
     "Turn a loss or weights that are not finite into `RunDiverged`, and Ctrl-C into `RunInterrupted`, each saying how to go on"
-    ck = Path(out)/'checkpoints'/'last.pth'
+    ck = RunFolder(out).last
     try: yield
     except (RunDiverged, RunInterrupted): raise
     except KeyboardInterrupt as e:
@@ -214,8 +215,7 @@ def check_view_sizes(encoder:Encoder, cfg:dict):
     "A `ConfigError` when a transformer cannot take the views of `cfg`: sides that are not whole patches, or several sizes for a fixed-size model"
     patch, pe = encoder.patch_size, getattr(encoder.body, 'patch_embed', None)
     if not patch: return
-    t = cfg['transform_args']
-    sizes = sorted({view_size(view_transform_args(t, i)['image_size'], cfg['size'], patch) for i in range(len(t['views']))})
+    sizes = sorted({view_size(v['image_size'], cfg['size'], patch) for v in expand_views(cfg['transform_args'])})
     bad = [s for s in sizes if s % patch]
     if bad: raise ConfigError(f"The views' sides {bad} are not multiples of the patch size {patch} of {cfg['model']!r}: pass a size "
                               f"that is (e.g. size={max(patch, cfg['size'] // patch * patch)}) or a smaller model_args.patch_size.")
@@ -276,6 +276,12 @@ def init_heads(model:nn.Module, heads:dict|None, log=None):
                  "init_from: its heads do not fit this model; they start from random weights")
     if isinstance(model, MomentumModel): model.init_targets()
 
+def _jsonable(v):
+    "`v` with paths as strings (the arguments of a relaunch, as JSON)"
+    if isinstance(v, dict): return {k: _jsonable(o) for k, o in v.items()}
+    if isinstance(v, (list, tuple)): return [_jsonable(o) for o in v]
+    return str(v) if isinstance(v, Path) else v
+
 def _launch(kwargs:dict, devices:int, log_out:Path):
     "Run `pretrain(**kwargs)` in `devices` processes under torchrun"
     with tempfile.TemporaryDirectory() as d:
@@ -289,18 +295,18 @@ def _launch(kwargs:dict, devices:int, log_out:Path):
         try: rc = p.wait()
         except KeyboardInterrupt:  # let torchrun stop its processes (a terminal's Ctrl-C reached them too)
             p.send_signal(signal.SIGINT); p.wait(); raise
-    if rc: raise RuntimeError(f"Distributed pretraining failed (exit code {rc}): see the output above and '{log_out}/train.log'.")
+    if rc: raise RuntimeError(f"Distributed pretraining failed (exit code {rc}): see the output above and '{RunFolder(log_out).log}'.")
 
 # %% ../nbs/30_train.ipynb #1bae342d
 def pretrain(out, # folder of the run: config, logs, checkpoints, exported backbone
              data=None, # folder of images (searched recursively) or list of image files; None: the demo digits
              model:str='resnet18', # timm name (`resnet50`, `timm/resnet50`), xresnet name, or `torchvision/resnet18`
-             method:str='simclr', # self-supervised method: a registered name (`self_supervised.config.list_methods()`)
+             method:str='simclr', # self-supervised method: a registered name (`self_supervised.registry.list_methods()`)
              epochs:int=100, # epochs to train in all (a resumed run continues to this)
              batch_size:int|None=None, # global batch size (split over `devices`); None: 256, or the small-image preset's
              size:int|None=None, # image side; None: the images' own when <= 64 px (small-image preset), else 224
              lr:float|None=None, # peak learning rate (same as `optim_args.lr`); None: the optimizer's default
-             method_args:dict|None=None, # overrides of the method's `<METHOD>_ARGS` (SimCLR: temp, hidden_size, projection_size, nlayers, similarity)
+             method_args:dict|None=None, # overrides of the method's declared arguments (`pretrain --help method=<name>` lists them)
              transform_args:dict|None=None, # overrides of `TRANSFORM_ARGS` (LightlyTrain's keys, nested; `views.<i>.<key>`: one view)
              optim_args:dict|None=None, # overrides of `OPTIM_ARGS` (optimizer, lr, weight_decay, momentum, warmup_epochs, schedule)
              model_args:dict|None=None, # `create_encoder` arguments (n_in, pool_type, small_input, pretrained, checkpoint, timm kwargs)
@@ -315,7 +321,9 @@ def pretrain(out, # folder of the run: config, logs, checkpoints, exported backb
              progress:bool|None=None, # progress bars; None: when stdout is a terminal
              cbs:list|None=None): # more fastai callbacks for the fit (e.g. a `KNNMonitor`); not part of the configuration
     "Pretrain `model` with `method` on the images of `data`; returns the path of the exported backbone in `out`"
+    given = {k: v for k, v in locals().items() if k != 'cbs'}   # the arguments as passed: what a torchrun relaunch gets
     out = Path(out).expanduser()
+    run = RunFolder(out)
     ws, rk, local = _dist_env()
     if devices is not None and (not isinstance(devices, int) or devices < 1): raise ConfigError(f"devices must be a positive integer, not {devices!r}.")
     for k, v in dict(resume=resume, overwrite=overwrite, progress=progress).items():
@@ -334,25 +342,20 @@ def pretrain(out, # folder of the run: config, logs, checkpoints, exported backb
     init = init_weights(encoder, init_from, method) if init_from and not state else None
     net = build_model(cfg, encoder)  # method arguments that do not fit the encoder fail here, before anything is written
     if (devices or 1) > 1 and ws == 1:
-        kw = dict(out=str(out), data=[str(f) for f in data] if isinstance(data, (list, tuple)) else (str(data) if data else None),
-                  model=model, method=method, epochs=epochs, batch_size=batch_size, size=size, lr=lr, method_args=method_args,
-                  transform_args=transform_args, optim_args=optim_args, model_args=model_args, precision=precision,
-                  resume=resume, overwrite=overwrite, seed=seed, init_from=str(init_from) if init_from else None,
-                  num_workers=num_workers, decode=decode, progress=progress)
-        with run_lock(out), stops_cleanly(out, epochs): _launch(kw, devices, out)
-        return out/'exported_models'/'backbone.pth'
+        with run_lock(out), stops_cleanly(out, epochs): _launch(_jsonable(dict(given, devices=None)), devices, out)
+        return run.backbone
     main = rk == 0
     num_workers = default_workers(num_workers)
     progress = sys.stdout.isatty() if progress is None else progress
-    info = dict(version=__version__, images=len(files), world_size=ws, num_workers=num_workers, decode=decode)
+    info = dict(version=version('self-supervised'), images=len(files), world_size=ws, num_workers=num_workers, decode=decode)
     export_info = dict(image_size=cfg['size'], normalize=cfg['transform_args']['normalize'], method=method)
     with run_lock(out, main) as note, run_logger(out, main) as log:
         if main and not overwrite and saved_epoch(out) != (state['epoch'] if state else 0):  # checked before the lock
             raise ConfigError(f"Another run wrote to '{out}' while this one started: run the command again.")
         if main:
             if overwrite: clear_run(out)
-            (out/'checkpoints').mkdir(parents=True, exist_ok=True)
-            write_text_atomic(out/'config.json', json.dumps(dict(cfg, info=info), indent=2) + '\n')
+            run.checkpoints.mkdir(parents=True, exist_ok=True)
+            write_text_atomic(run.config, json.dumps(dict(cfg, info=info), indent=2) + '\n')
         if note: log.warning(note)
         start = state['epoch'] if state else 0
         if main:
@@ -362,15 +365,15 @@ def pretrain(out, # folder of the run: config, logs, checkpoints, exported backb
         if start >= epochs:
             if main:
                 log.info(f"The run in {out} is complete: {start}/{epochs} epochs trained. Raise `epochs` to train longer.")
-                export(out/'checkpoints'/'last.pth')
-            return out/'exported_models'/'backbone.pth'
+                export(run.last)
+            return run.backbone
         learn = method_learner(cfg, files, encoder, default_device(local), num_workers, ws, decode, log, model=net)
         if not progress: learn.remove_cb(ProgressCallback)
         meta = dict(config=cfg, encoder=encoder.config, export_info=export_info, backbone=exported_name(learn.model))
         if state:
             learn.model.load_state_dict(state['model'])
             learn.model.to(learn.dls.device); learn.create_opt(); load_opt_state(learn.opt, state['opt'], learn.dls.device)
-            if main: log.info(f"Resuming at epoch {start + 1}/{epochs} from {out/'checkpoints'/'last.pth'} ({start} epoch{'s' * (start > 1)} done)")
+            if main: log.info(f"Resuming at epoch {start + 1}/{epochs} from {run.last} ({start} epoch{'s' * (start > 1)} done)")
         elif init:
             log.info(f"Initialized the encoder from {init[0]}")
             init_heads(learn.model, init[1], log)
@@ -381,18 +384,49 @@ def pretrain(out, # folder of the run: config, logs, checkpoints, exported backb
             for i, p in enumerate(views): log.info(f"view {i + 1}: {p}", extra=dict(console=False))
         o = cfg['optim_args']
         skip = SkipUnreadable(files, log)
-        elog = EpochLog(out/'metrics.csv' if main else None, log, state['metrics'] if state else None, table=progress)
+        elog = EpochLog(run.metrics if main else None, log, state['metrics'] if state else None, table=progress)
         run_cbs = [ParamScheduler({'lr': lr_schedule(o['lr'], epochs, o['warmup_epochs'], o['schedule'])}), skip, elog,
-                   Checkpoint(out/'checkpoints'/'last.pth', meta, state)]
+                   Checkpoint(run.last, meta, state)]
         if main: run_cbs.append(TensorBoardLog(str(out), trace_model=False, log_preds=False))
         ctx = learn.distrib_ctx(sync_bn=False) if ws > 1 else contextlib.nullcontext()
         with ctx, stops_cleanly(out, epochs, learn):
             if ws > 1: _check_ranks_agree(start, len(files), out)
             learn.fit(epochs, start_epoch=start, cbs=run_cbs + list(cbs or []))
         if main:
-            if skip.skipped: log.warning(f"{len(skip.skipped)} unreadable file(s) were skipped (named in {out/'train.log'}).")
-            path = export_backbone(exported_encoder(learn.model), out/'exported_models', **export_info)
+            if skip.skipped: log.warning(f"{len(skip.skipped)} unreadable file(s) were skipped (named in {run.log}).")
+            path = export_backbone(exported_encoder(learn.model), run.exports, **export_info)
             done = elog.rows[-1]['epoch'] if elog.rows else start
-            log.info((f"Done: {done} epochs." if done >= epochs else f"Stopped after epoch {done}/{epochs}: rerun to resume.")
+            log.info((f"Done: {done} epoch{'s' * (done != 1)}." if done >= epochs else f"Stopped after epoch {done}/{epochs}: rerun to resume.")
                      + f" Backbone exported to {path}")
-        return out/'exported_models'/'backbone.pth'
+        return run.backbone
+
+# %% ../nbs/30_train.ipynb #9c97481f
+def save_aug_views(data=None, # folder of images or list of files; None: the demo digits
+                   out='views.png', # PNG file to write
+                   n:int=8, # number of images (rows)
+                   method:str='simclr', # the method whose views to show
+                   model:str='resnet18', # the encoder, as for `pretrain` (a transformer's patch size rounds the views' sides)
+                   size:int|None=None, # image side, as for `pretrain`
+                   model_args:dict|None=None, # as for `pretrain` (n_in)
+                   transform_args:dict|None=None, # as for `pretrain`
+                   method_args:dict|None=None, # as for `pretrain` (distillation needs its `teacher`)
+                   seed:int=0): # random seed of the views
+    "Write a PNG grid of `n` images of `data` with the views `method` makes of them (columns: image, view 1, view 2, ...)"
+    files = check_readable(find_images(data), data)
+    if len(files) < 2: raise ConfigError(f"show-augs needs at least 2 images, '{data}' has {len(files)}.")
+    cfg = resolve_config(files, data, model=model, method=method, batch_size=2, size=size, method_args=method_args,
+                         transform_args=transform_args, model_args=model_args)
+    n_in, size = cfg['model_args']['n_in'], cfg['size']
+    ims = []
+    for f in files[::max(1, len(files) // n)]:
+        try: ims.append(load_image(f, size, n_in))
+        except Exception: warnings.warn(f"Skipped unreadable image {f}")
+        if len(ims) == n: break
+    import matplotlib.pyplot as plt
+    torch.manual_seed(seed)
+    axs = show_augs(method_aug_pipelines(cfg, build_encoder(cfg).patch_size), torch.stack(ims), n=len(ims))
+    fig = axs[0, 0].figure
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=80, bbox_inches='tight'); plt.close(fig)
+    print(f"Wrote {len(ims)} images and their {method} views to {out}")
+    return Path(out)

@@ -51,7 +51,7 @@ def test_help_lists_keys_with_defaults(name):
     rc, o, _ = cli(name, '--help')
     assert rc == 0 and o.startswith(f'usage: self-supervised {name}')
     keys = {'pretrain': ['out', 'data', 'epochs', 'method_args.temp', 'transform_args.color_jitter.prob', 'optim_args.warmup_epochs'],
-            'embed': ['data', 'checkpoint', 'out'], 'export': ['checkpoint', 'out'], 'evaluate': ['data', 'checkpoint', 'k'],
+            'embed': ['data', 'checkpoint', 'out'], 'export': ['checkpoint', 'out'], 'evaluate': ['data', 'checkpoint', 'linear'],
             'show-augs': ['data', 'out', 'n']}[name]
     for k in keys: assert f'\n  {k} ' in o, (k, o)
     if name == 'pretrain': assert "  epochs           100" in o and 'small-image preset' in o
@@ -106,12 +106,12 @@ def test_embed(run, digits, tmp_path, fmt):
     assert x.shape == (64, c['num_features']) and len(names) == 64 and names[0].endswith('.png')
 
 def test_evaluate(run, digits, tmp_path):
-    rc, o, e = cli('evaluate', f'data={digits}', f'checkpoint={run/"exported_models"/"backbone.pth"}', 'k=20', f'out={tmp_path/"ev.json"}')
+    rc, o, e = cli('evaluate', f'data={digits}', f'checkpoint={run/"exported_models"/"backbone.pth"}', f'out={tmp_path/"ev.json"}')
     assert rc == 0, e
     res = json.loads((tmp_path/'ev.json').read_text())
-    assert {'knn_top1', 'knn_top5', 'linear_top1', 'linear_top5'} <= set(res)
-    assert (res['train_images'], res['valid_images'], res['classes']) == (128, 64, 10)
-    assert 0 <= res['knn_top1'] <= 100 and '"knn_top1"' in o
+    assert {'knn', 'linear', 'knn_k'} <= set(res)   # the one scorer's figures (`score_features`)
+    assert (res['train_images'], res['valid_images'], res['classes'], res['knn_k']) == (128, 64, 10, 20)
+    assert 0 <= res['knn'] <= 100 and 0 <= res['linear'] <= 100 and '"knn"' in o
 
 def test_show_augs(digits, tmp_path):
     rc, o, e = cli('show-augs', f'data={digits/"train"}', f'out={tmp_path/"views.png"}', 'n=4', 'transform_args.random_resize.min_scale=0.5')
@@ -124,7 +124,7 @@ def test_show_augs(digits, tmp_path):
     (['pretrain', 'out=x', 'epoch=3'], "Unknown argument 'epoch'. Valid keys: out, data"),
     (['pretrain', 'data=x'], 'pretrain needs out=...'),
     (['pretrain', 'out=x', 'epochs'], 'key=value'),
-    (['embed', 'data=.', 'checkpoint=nowhere.pth'], 'No checkpoint'),
+    (['embed', 'data=.', 'checkpoint=nowhere.pth'], "No weights at 'nowhere.pth'"),
     (['evaluate', 'data=.', 'checkpoint=x'], 'has no train/'),
 ])
 def test_errors_exit_2_with_one_line(args, msg, tmp_path):

@@ -6,7 +6,7 @@ Slow (`pytest -m slow tests/test_multinode.py`): every launch starts two Pythons
 import os, re, signal, socket, subprocess, sys, time
 from pathlib import Path
 import psutil, pytest, torch
-from self_supervised.checkpoint import load_checkpoint
+from self_supervised.runs import load_checkpoint
 from test_pretrain import digits, _cli, _epoch, _metrics
 
 pytestmark = pytest.mark.slow

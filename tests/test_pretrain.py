@@ -10,7 +10,7 @@ from PIL import Image
 from self_supervised import pretrain
 from self_supervised.data import mnist_arrays, mnist_split
 from self_supervised.train import ConfigError, SMALL_IMAGE_PRESET
-from self_supervised.checkpoint import load_checkpoint
+from self_supervised.runs import load_checkpoint
 from self_supervised.cli import main
 
 FAST = dict(model='test_resnet', size=16, batch_size=32, num_workers=0, progress=False)

@@ -81,7 +81,7 @@ def table(groups:dict, nbs:dict) -> str:
 PAGE = """# Measured checks
 
 Checks whose value comes out of training or timing (a loss goes down, embeddings keep their spread, an accuracy clears a
-bar) are written in the notebooks as `check_fit(name, fit, checks)` (see [Measured checks](09_test_utils.ipynb)).
+bar) are written in the notebooks as `check_fit(name, fit, checks)` (see [Measured checks](08_test_utils.ipynb)).
 Their bounds are in `nbs/bounds.json`, measured by `{cmd}`: each notebook's fits ran for seeds {seeds} x {threads} threads
 under each kind of arithmetic ({envs}), and each broken case (`broken=<case>`) for the same seeds with 1 thread. A bound sits midway
 between the least healthy value and the broken case's nearest value; "gap / spread" is the distance between those two

@@ -7,10 +7,17 @@ from __future__ import annotations
 from fastcore.meta import delegates
 from ..losses import barlow_twins_loss
 from .core import MultiViewMethod, create_projector_model
-from ..config import register_method, small_image_preset
+from ..settings import declare, small_image_preset
+from ..registry import register_method
 
 # %% auto #0
 __all__ = ['BARLOW_TWINS_ARGS', 'BARLOW_TWINS_SMALL_PRESET', 'BarlowTwins']
+
+# %% ../../nbs/14_vision.barlow_twins.ipynb #fe82835b
+BARLOW_TWINS_ARGS = declare(
+    lambd=(5e-3, '>= 0', 'the weight of the off-diagonal terms (paper: 5e-3)'),
+    hidden_size=(8192, 'int >= 1', "the width of the projector's hidden layers (paper: 8192)"),
+    projection_size=(8192, 'int >= 1', 'the size of the embeddings (paper: 8192)'))
 
 # %% ../../nbs/14_vision.barlow_twins.ipynb #e9756338
 @delegates()
@@ -18,18 +25,13 @@ class BarlowTwins(MultiViewMethod):
     "Barlow Twins: the cross-correlation of the two views' standardized embeddings, over the global batch, towards the identity"
     def __init__(self,
                  aug_pipelines:list, # two augmentation pipelines, one per view
-                 lambd:float=5e-3, # weight of the off-diagonal terms (paper: 5e-3)
+                 lambd:float=BARLOW_TWINS_ARGS['lambd'], # weight of the off-diagonal terms (paper: 5e-3)
                  **kwargs): # `print_augs`, `gather` (the batch statistics over the embeddings of every process)
         super().__init__(aug_pipelines, **kwargs); self.lambd = lambd
     def compute_loss(self, z): return barlow_twins_loss(*self.gathered_views(z), self.lambd)
 
 # %% ../../nbs/14_vision.barlow_twins.ipynb #607e42a9
-BARLOW_TWINS_ARGS = dict(lambd=5e-3, # weight of the off-diagonal terms (paper: 5e-3)
-                         hidden_size=8192, # width of the projector's hidden layers (paper: 8192)
-                         projection_size=8192) # size of the embeddings (paper: 8192)
-
 BARLOW_TWINS_SMALL_PRESET = small_image_preset(method_args=dict(hidden_size=512, projection_size=512))
 
-if __name__ != '__main__':  # a notebook's run of this cell leaves the registry to the package's own objects
-    register_method('barlow_twins', create_projector_model, BarlowTwins, BARLOW_TWINS_ARGS, optim_args=dict(optimizer='lars'),
-                    optimizers=dict(lars=dict(lr=0.2, weight_decay=1.5e-6)), small_preset=BARLOW_TWINS_SMALL_PRESET)
+register_method('barlow_twins', create_projector_model, BarlowTwins, BARLOW_TWINS_ARGS, optim_args=dict(optimizer='lars'),
+                optimizers=dict(lars=dict(lr=0.2, weight_decay=1.5e-6)), small_preset=BARLOW_TWINS_SMALL_PRESET)

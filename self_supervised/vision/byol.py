@@ -9,12 +9,19 @@ from fastcore.basics import store_attr
 from fastcore.meta import delegates
 from ..layers import create_mlp_module
 from ..losses import negative_cosine_similarity
-from ..augmentations import get_multi_aug_pipelines
 from .core import MultiViewMethod, MomentumModel, forward_views, cosine_momentum, encoder_features
-from ..config import register_method, small_image_preset
+from ..settings import declare, small_image_preset, ASYMMETRIC_VIEWS
+from ..registry import register_method, get_method
 
 # %% auto #0
 __all__ = ['BYOL_ARGS', 'BYOL_SMALL_PRESET', 'BYOLModel', 'create_byol_model', 'byol_loss', 'BYOL', 'get_byol_aug_pipelines']
+
+# %% ../../nbs/11_vision.byol.ipynb #d5322f56
+BYOL_ARGS = declare(
+    momentum=(0.996, '[0, 1]', "the target's momentum at the start of training, rising to 1 along a cosine (paper: 0.996)"),
+    hidden_size=(4096, 'int >= 1', "the width of the projector's hidden layer (paper: 4096)"),
+    projection_size=(256, 'int >= 1', 'the size of the projections and predictions (paper: 256)'),
+    predictor_hidden_size=(4096, 'int >= 1', "the width of the predictor's hidden layer (paper: 4096)"))
 
 # %% ../../nbs/11_vision.byol.ipynb #c816f275
 class BYOLModel(MomentumModel):
@@ -31,9 +38,9 @@ class BYOLModel(MomentumModel):
 
 # %% ../../nbs/11_vision.byol.ipynb #d0cab423
 def create_byol_model(encoder:nn.Module, # an encoder with `num_features`, e.g. from `create_encoder`
-                      hidden_size:int=4096, # width of the projector's hidden layer
-                      projection_size:int=256, # size of the projections (and predictions)
-                      predictor_hidden_size:int=4096, # width of the predictor's hidden layer
+                      hidden_size:int=BYOL_ARGS['hidden_size'], # width of the projector's hidden layer
+                      projection_size:int=BYOL_ARGS['projection_size'], # size of the projections (and predictions)
+                      predictor_hidden_size:int=BYOL_ARGS['predictor_hidden_size'], # width of the predictor's hidden layer
                       bn:bool=True): # BatchNorm in the heads
     "A `BYOLModel` with MLP projector and predictor sized from `encoder.num_features`"
     return BYOLModel(encoder, create_mlp_module(encoder_features(encoder), hidden_size, projection_size, bn),
@@ -51,7 +58,7 @@ class BYOL(MultiViewMethod):
     "BYOL: the online network predicts the target network's projection of the other view; the target follows by EMA"
     def __init__(self,
                  aug_pipelines:list, # two augmentation pipelines, one per view (`get_byol_aug_pipelines`)
-                 momentum:float=0.996, # the target's momentum at the start; it rises to 1 along a cosine
+                 momentum:float=BYOL_ARGS['momentum'], # the target's momentum at the start; it rises to 1 along a cosine
                  **kwargs): # `print_augs`, `gather` (BYOL's loss does not couple samples: DDP's averaging suffices)
         super().__init__(aug_pipelines, **kwargs); self.momentum = momentum
 
@@ -60,24 +67,15 @@ class BYOL(MultiViewMethod):
 
 # %% ../../nbs/11_vision.byol.ipynb #63202829
 def get_byol_aug_pipelines(size:int|tuple, # output size
-                           **kwargs): # more `get_batch_augs` arguments, for both views
-    "The two augmentation pipelines of BYOL"
-    views = [dict(blur=True, blur_p=1.0, solarize=False), dict(blur=True, blur_p=0.1, solarize=True, solarize_p=0.2)]
-    return get_multi_aug_pipelines(views, size=size, **dict(dict(jitter_s=(0.4, 0.4, 0.2, 0.1)), **kwargs))
+                           **kwargs): # `n_in`, `transform_args` over BYOL's, or `get_batch_augs` keywords (`stats=None`, ...)
+    "BYOL's two augmentation pipelines, as `pretrain(method='byol')` makes them at `size`"
+    return get_method('byol').aug_pipelines(size, **kwargs)
 
 # %% ../../nbs/11_vision.byol.ipynb #49bbedfe
-BYOL_ARGS = dict(momentum=0.996, # the target's momentum at the start of training, rising to 1 (paper: 0.996)
-                 hidden_size=4096, # width of the projector's hidden layer (paper: 4096)
-                 projection_size=256, # size of the projections and predictions (paper: 256)
-                 predictor_hidden_size=4096) # width of the predictor's hidden layer (paper: 4096)
-
 BYOL_SMALL_PRESET = small_image_preset(method_args=dict(momentum=0.96, hidden_size=512, projection_size=128, predictor_hidden_size=512),
                                        optim_args=dict(lr=5e-3))
 
-if __name__ != '__main__':  # a notebook's run of this cell leaves the registry to the package's own objects
-    register_method('byol', create_byol_model, BYOL, BYOL_ARGS,
-                    transform_args=dict(color_jitter=dict(brightness=0.4, contrast=0.4, saturation=0.2, hue=0.1),
-                                        views=[dict(gaussian_blur=dict(prob=1.0)),
-                                               dict(gaussian_blur=dict(prob=0.1), solarize=dict(prob=0.2, threshold=0.5))]),
-                    optim_args=dict(optimizer='lars'), optimizers=dict(lars=dict(lr=0.2, weight_decay=1.5e-6)),
-                    small_preset=BYOL_SMALL_PRESET)
+register_method('byol', create_byol_model, BYOL, BYOL_ARGS,
+                transform_args=dict(color_jitter=dict(brightness=0.4, contrast=0.4, saturation=0.2, hue=0.1), views=ASYMMETRIC_VIEWS),
+                optim_args=dict(optimizer='lars'), optimizers=dict(lars=dict(lr=0.2, weight_decay=1.5e-6)),
+                small_preset=BYOL_SMALL_PRESET)

@@ -9,13 +9,29 @@ from torch.nn.utils.parametrizations import weight_norm
 from fastcore.basics import store_attr
 from fastcore.meta import delegates
 from ..losses import dino_loss
-from ..multicrop import get_multicrop_aug_pipelines, LOCAL_RATIO
 from .core import MultiViewMethod, MomentumModel, forward_views, cosine_momentum, encoder_features
-from ..config import register_method, small_image_preset
+from ..settings import declare, small_image_preset, ASYMMETRIC_VIEWS, LOCAL_RATIO
+from ..registry import register_method, get_method
 
 # %% auto #0
 __all__ = ['DINO_ARGS', 'DINO_VIEWS', 'DINO_SMALL_PRESET', 'DINOHead', 'DINOModel', 'create_dino_model', 'teacher_temperature',
            'DINO', 'get_dino_aug_pipelines']
+
+# %% ../../nbs/16_vision.dino.ipynb #ce6d2bef
+DINO_ARGS = declare(
+    momentum=(0.996, '[0, 1]', "the teacher's momentum at the start, rising to 1 along a cosine (paper: 0.996)"),
+    center_momentum=(0.9, '[0, 1]', "the momentum of the teacher's center (paper: 0.9)"),
+    student_temp=(0.1, '> 0', "the student's temperature (paper: 0.1)"),
+    teacher_temp=(0.07, '> 0', "the teacher's temperature after warmup (paper: 0.07)"),
+    warmup_teacher_temp=(0.04, '> 0', "the teacher's temperature at the start (paper: 0.04)"),
+    warmup_teacher_temp_epochs=(30, '>= 0', "the epochs of the teacher temperature's warmup, at most half of training (paper: 30)"),
+    freeze_last_layer=(1, 'int >= 0', 'the epochs during which the prototypes do not move (paper: 1)'),
+    out_dim=(65536, 'int >= 1', 'the number of prototypes (paper: 65536)'),
+    hidden_size=(2048, 'int >= 1', "the width of the head's hidden layers (paper: 2048)"),
+    bottleneck_dim=(256, 'int >= 1', "the size of the head's L2-normalized bottleneck (paper: 256)"),
+    bn=(False, 'bool', 'BatchNorm in the head (paper: False for ViTs)'),
+    norm_last_layer=(True, 'bool', 'prototypes of norm 1 (paper: True)'),
+    export=('teacher', ('teacher', 'student'), 'the encoder exported and evaluated (paper: the teacher)'))
 
 # %% ../../nbs/16_vision.dino.ipynb #47563a54
 class DINOHead(nn.Module):
@@ -71,12 +87,12 @@ class DINOModel(MomentumModel):
         self.center.mul_(momentum).add_(mean.to(self.center.dtype), alpha=1 - momentum)
 
 def create_dino_model(encoder:nn.Module, # an encoder with `num_features`, e.g. from `create_encoder`
-                      out_dim:int=65536, # prototypes (paper: 65536)
-                      hidden_size:int=2048, # width of the head's hidden layers (paper: 2048)
-                      bottleneck_dim:int=256, # the head's bottleneck (paper: 256)
-                      bn:bool=False, # BatchNorm in the head (paper: for ResNets)
-                      norm_last_layer:bool=True, # prototypes of norm 1 (paper: True)
-                      export:str='teacher'): # the encoder to export and evaluate: 'teacher' (paper) or 'student'
+                      out_dim:int=DINO_ARGS['out_dim'], # prototypes (paper: 65536)
+                      hidden_size:int=DINO_ARGS['hidden_size'], # width of the head's hidden layers (paper: 2048)
+                      bottleneck_dim:int=DINO_ARGS['bottleneck_dim'], # the head's bottleneck (paper: 256)
+                      bn:bool=DINO_ARGS['bn'], # BatchNorm in the head (paper: for ResNets)
+                      norm_last_layer:bool=DINO_ARGS['norm_last_layer'], # prototypes of norm 1 (paper: True)
+                      export:str=DINO_ARGS['export']): # the encoder to export and evaluate: 'teacher' (paper) or 'student'
     "A `DINOModel` with a DINO head sized from `encoder.num_features`"
     return DINOModel(encoder, DINOHead(encoder_features(encoder), out_dim, hidden_size, bottleneck_dim, bn=bn,
                                        norm_last_layer=norm_last_layer), export)
@@ -99,13 +115,13 @@ class DINO(MultiViewMethod):
     def __init__(self,
                  aug_pipelines:list, # one pipeline per view, the `n_global` global views first (`get_dino_aug_pipelines`)
                  n_global:int=2, # global views, which the teacher sees (paper: 2)
-                 momentum:float=0.996, # the teacher's momentum at the start, rising to 1 along a cosine (paper: 0.996)
-                 center_momentum:float=0.9, # momentum of the center (paper: 0.9)
-                 student_temp:float=0.1, # the student's temperature (paper: 0.1)
-                 teacher_temp:float=0.07, # the teacher's temperature after warmup (paper: 0.04 to 0.07)
-                 warmup_teacher_temp:float=0.04, # the teacher's temperature at the start (paper: 0.04)
-                 warmup_teacher_temp_epochs:float=30, # epochs of the teacher temperature's warmup, at most half of training (paper: 30)
-                 freeze_last_layer:int=1, # epochs during which the prototypes get no update (paper: 1)
+                 momentum:float=DINO_ARGS['momentum'], # the teacher's momentum at the start, rising to 1 along a cosine (paper: 0.996)
+                 center_momentum:float=DINO_ARGS['center_momentum'], # momentum of the center (paper: 0.9)
+                 student_temp:float=DINO_ARGS['student_temp'], # the student's temperature (paper: 0.1)
+                 teacher_temp:float=DINO_ARGS['teacher_temp'], # the teacher's temperature after warmup (paper: 0.04 to 0.07)
+                 warmup_teacher_temp:float=DINO_ARGS['warmup_teacher_temp'], # the teacher's temperature at the start (paper: 0.04)
+                 warmup_teacher_temp_epochs:float=DINO_ARGS['warmup_teacher_temp_epochs'], # epochs of the teacher temperature's warmup, at most half of training (paper: 30)
+                 freeze_last_layer:int=DINO_ARGS['freeze_last_layer'], # epochs during which the prototypes get no update (paper: 1)
                  **kwargs): # `print_augs`, `gather` (the center is the mean over every process)
         super().__init__(aug_pipelines, **kwargs)
         if not 1 <= n_global <= len(aug_pipelines): raise ValueError(f"n_global must be between 1 and the number of views ({len(aug_pipelines)}), not {n_global}")
@@ -133,43 +149,21 @@ class DINO(MultiViewMethod):
 
 # %% ../../nbs/16_vision.dino.ipynb #fc73b8d6
 def get_dino_aug_pipelines(size:int, # side of the global views
-                           n_local:int=6, # local views (paper: 6)
-                           patch_size:int|None=None, # a transformer's patch side: the views' sides are multiples of it
-                           **kwargs): # more `get_multicrop_aug_pipelines` / `get_batch_augs` arguments, for every view
-    "DINO's augmentation pipelines: 2 global views, then `n_local` local views"
-    views = [dict(blur=True, blur_p=1.0, solarize=False), dict(blur=True, blur_p=0.1, solarize=True, solarize_p=0.2)]
-    return get_multicrop_aug_pipelines(size, 2, n_local, patch_size=patch_size, global_views=views, local_view=dict(blur=True, blur_p=0.5),
-                                       **dict(dict(jitter_s=(0.4, 0.4, 0.2, 0.1)), **kwargs))
+                           n_local:int|None=None, # local views; None: the declared 6 (paper: 6)
+                           patch_size:int|None=None, # a transformer's patch side: the local views' sides are multiples of it
+                           **kwargs): # `n_in`, `global_scale`, `local_scale`, `transform_args` over DINO's, or `get_batch_augs` keywords
+    "DINO's augmentation pipelines as `pretrain(method='dino')` makes them at `size`: 2 global views, then the local views"
+    return get_method('dino').aug_pipelines(size, patch_size=patch_size, n_local=n_local, **kwargs)
 
 # %% ../../nbs/16_vision.dino.ipynb #253d7cc8
-DINO_ARGS = dict(momentum=0.996, # the teacher's momentum at the start, rising to 1 (paper: 0.996)
-                 center_momentum=0.9, # momentum of the teacher's center (paper: 0.9)
-                 student_temp=0.1, # temperature of the student (paper: 0.1)
-                 teacher_temp=0.07, # temperature of the teacher after warmup (paper: 0.07)
-                 warmup_teacher_temp=0.04, # temperature of the teacher at the start (paper: 0.04)
-                 warmup_teacher_temp_epochs=30, # epochs of the teacher temperature's warmup, at most half of training (paper: 30)
-                 freeze_last_layer=1, # epochs during which the prototypes do not move (paper: 1)
-                 out_dim=65536, # prototypes (paper: 65536)
-                 hidden_size=2048, # width of the head's hidden layers (paper: 2048)
-                 bottleneck_dim=256, # the head's L2-normalized bottleneck (paper: 256)
-                 bn=False, # BatchNorm in the head (paper: False for ViTs)
-                 norm_last_layer=True, # prototypes of norm 1 (paper: True)
-                 export='teacher') # the exported and evaluated encoder: 'teacher' (paper) or 'student'
-
 _GLOBAL_SCALE, _LOCAL_SCALE = dict(min_scale=0.4, max_scale=1.0), dict(min_scale=0.05, max_scale=0.4)  # paper's crop scales
-DINO_VIEWS = ([dict(random_resize=_GLOBAL_SCALE, gaussian_blur=dict(prob=1.0)),
-               dict(random_resize=_GLOBAL_SCALE, gaussian_blur=dict(prob=0.1), solarize=dict(prob=0.2, threshold=0.5))]
+DINO_VIEWS = ([dict(random_resize=_GLOBAL_SCALE, **v) for v in ASYMMETRIC_VIEWS]
               + [dict(image_size=LOCAL_RATIO, random_resize=_LOCAL_SCALE, gaussian_blur=dict(prob=0.5)) for _ in range(6)])
 
 DINO_SMALL_PRESET = small_image_preset(method_args=dict(momentum=0.99, out_dim=4096, hidden_size=512, bn=True),
-                                       transform_args=dict(views=[dict(random_resize=v['random_resize']) for v in DINO_VIEWS]))
+                                   transform_args=dict(views=[dict(random_resize=v['random_resize']) for v in DINO_VIEWS]))
 
-def _resolve_dino_args(m:dict, images:int, batch_size:int, note) -> dict:
-    if m['export'] not in ('teacher', 'student'): raise ValueError(f"export must be 'teacher' or 'student', not {m['export']!r}.")
-    return m
-
-if __name__ != '__main__':  # a notebook's run of this cell leaves the registry to the package's own objects
-    register_method('dino', create_dino_model, DINO, DINO_ARGS, n_views=len(DINO_VIEWS),
-                    transform_args=dict(color_jitter=dict(brightness=0.4, contrast=0.4, saturation=0.2, hue=0.1), views=DINO_VIEWS),
-                    optim_args=dict(optimizer='adamw'), optimizers=dict(adamw=dict(lr=5e-4, weight_decay=0.04)),
-                    small_preset=DINO_SMALL_PRESET, resolve=_resolve_dino_args)
+register_method('dino', create_dino_model, DINO, DINO_ARGS, n_views=len(DINO_VIEWS),
+                transform_args=dict(color_jitter=dict(brightness=0.4, contrast=0.4, saturation=0.2, hue=0.1), views=DINO_VIEWS),
+                optim_args=dict(optimizer='adamw'), optimizers=dict(adamw=dict(lr=5e-4, weight_decay=0.04)),
+                small_preset=DINO_SMALL_PRESET)

@@ -4,21 +4,22 @@
 
 # %% ../../nbs/18_vision.distillation.ipynb #51787285
 from __future__ import annotations
-import hashlib
+import functools, hashlib, json, os
 from pathlib import Path
 import torch, torch.nn as nn, torch.nn.functional as F
 from fastcore.basics import store_attr
 from fastcore.meta import delegates
 from ..layers import create_encoder, Encoder
-from ..checkpoint import weights_file, load_checkpoint, read_weights, load_body
+from ..runs import weights_file, read_weights, load_body, load_encoder
 from ..losses import upcast
 from .core import MultiViewMethod, encoder_features
-from ..config import ConfigError, register_method, small_image_preset
+from ..settings import ConfigError, declare, small_image_preset
+from ..registry import register_method, get_method
 
 # %% auto #0
 __all__ = ['DISTILLATION_ARGS', 'DISTILLATION_SMALL_PRESET', 'queue_kl_loss', 'token_kl_loss', 'map_channels', 'encoder_maps',
-           'file_sha256', 'teacher_file', 'load_teacher', 'distillation_head', 'DistillationModel',
-           'create_distillation_model', 'mixup', 'Distillation', 'get_distillation_aug_pipelines', 'auto_queue_size']
+           'auto_queue_size', 'queue_size_for', 'file_sha256', 'teacher_file', 'load_teacher', 'distillation_head',
+           'DistillationModel', 'create_distillation_model', 'mixup', 'Distillation', 'get_distillation_aug_pipelines']
 
 # %% ../../nbs/18_vision.distillation.ipynb #5c0d1818
 def queue_kl_loss(student:torch.Tensor, # the student's L2-normalized global features `(B, D)`
@@ -56,9 +57,44 @@ def encoder_maps(encoder:Encoder, # an encoder from `create_encoder`
     if tokens.shape[1] != h * w: raise ValueError(f"{tokens.shape[1]} patch tokens do not make the {h}x{w} grid of {x.shape[-2]}x{x.shape[-1]} px images.")
     return body.forward_head(f), tokens.transpose(1, 2).reshape(len(x), -1, h, w)
 
+# %% ../../nbs/18_vision.distillation.ipynb #81a78b7b
+DISTILLATION_ARGS = declare(
+    teacher=(None, None, "the teacher: a backbone.pth, a last.pth or a run folder, or a timm/xresnet name with teacher_weights"),
+    teacher_weights=(None, None, "the weights file of a teacher given by name (nothing is downloaded)"),
+    teacher_args=(None, None, "the create_encoder arguments of a teacher given by name (default: n_in=3, pool_type='avg')"),
+    teacher_size=(None, 'int >= 8 or None', "the side of the teacher's input; None: the image size it records, else the view's"),
+    teacher_sha256=(None, None, "the sha256 of the teacher's weights file, which the run records"),
+    queue_size=('auto', None, "the teacher features kept from recent batches: 'auto' (16 to 8192 by the number of images, LightlyTrain's) or a number"),
+    temperature_global=(0.07, '> 0', 'the temperature of the global loss (LightlyTrain: 0.07)'),
+    temperature_local=(0.07, '> 0', 'the temperature of the local loss (LightlyTrain: 0.07)'),
+    loss_local_weight=(1.0, '>= 0', 'the weight of the local loss; 0: the global loss only (LightlyTrain: 1)'),
+    mixup=(True, 'bool', 'whether each view is mixed with another of the batch (LightlyTrain: always)'),
+    head_layers=('auto', None, "the Linear layers of the student's heads to the teacher's sizes: 'auto' (none where the sizes are equal, else 1; LightlyTrain: always 1) or a number"),
+    hidden_size=(2048, 'int >= 1', "the width of the heads' hidden layers when head_layers >= 2"))
+
+_QUEUE_BUCKETS = ((50, 16), (100, 32), (250, 64), (500, 128), (1000, 256), (2000, 512), (4000, 1024), (10000, 2048), (20000, 4096))
+
+def auto_queue_size(images:int|None) -> int:
+    "LightlyTrain's queue size for a dataset of `images` images (its `queue_size='auto'`); 8192, its largest, when unknown"
+    return next((q for n, q in _QUEUE_BUCKETS if images is not None and images < n), 8192)
+
+def queue_size_for(queue_size, # 'auto' or a number of teacher features
+                   images:int|None=None): # the number of images (None: unknown)
+    "The queue's size: `auto_queue_size(images)` for 'auto', else `queue_size`, checked against the images; what the factory and `pretrain` both use"
+    if queue_size == 'auto': return auto_queue_size(images)
+    if isinstance(queue_size, bool) or not isinstance(queue_size, int) or queue_size < 1 or (images is not None and queue_size >= images):
+        raise ValueError(f"queue_size must be 'auto' or a number of teacher features between 1 and the number of images"
+                         f"{f' ({images})' if images is not None else ''} - 1, not {queue_size!r}.")
+    return queue_size
+
 # %% ../../nbs/18_vision.distillation.ipynb #9450f221
 def file_sha256(path) -> str:
-    "The sha256 of the file `path`, in hex"
+    "The sha256 of the file `path`, in hex (read once while the file is unchanged: its size and time are the key)"
+    s = os.stat(path)
+    return _sha256(str(Path(path).resolve()), s.st_size, s.st_mtime_ns)
+
+@functools.lru_cache(maxsize=16)
+def _sha256(path:str, size:int, mtime:int) -> str:
     h = hashlib.sha256()
     with open(path, 'rb') as f:
         for b in iter(lambda: f.read(1 << 20), b''): h.update(b)
@@ -113,7 +149,6 @@ def load_teacher(teacher:str|Encoder, # a `backbone.pth`, a `last.pth`, a run fo
             raise ConfigError(f"The teacher's weights '{p}' changed since the run recorded them (sha256 {sha256[:12]}... now {h[:12]}...): "
                               "put the original file back, or start a new run (another out, or overwrite=True).")
         if teacher_weights is None:
-            from self_supervised.cli import load_encoder  # the one reader of exported backbones and checkpoints, as every command uses
             try: enc, info = load_encoder(p)
             except ConfigError as e: raise ConfigError(f"the teacher: {e} Or give its architecture: method_args.teacher=<name> method_args.teacher_weights={p}.") from None
             except RuntimeError as e: raise ConfigError(f"the teacher '{p}': its weights do not fit its backbone.json ({str(e).splitlines()[0]}).") from None
@@ -191,18 +226,18 @@ class DistillationModel(nn.Module):
 
 def create_distillation_model(encoder:Encoder, # the student, e.g. from `create_encoder`
                               teacher:str|Encoder, # a `backbone.pth`, `last.pth` or run folder, a timm/xresnet name with `teacher_weights`, or an encoder
-                              teacher_weights:str|None=None, # the weights file of a teacher given by name (nothing is downloaded)
-                              teacher_args:dict|None=None, # `create_encoder` arguments of a teacher given by name (default: n_in=3, pool_type='avg')
-                              teacher_size:int|None=None, # side of the teacher's input; None: the image size it records, else the view's
-                              teacher_sha256:str|None=None, # the sha256 its weights file must have (`pretrain` records it)
-                              queue_size:int=8192, # teacher features kept from recent batches (LightlyTrain: 'auto', 16 to 8192 by dataset size)
-                              head_layers:int|str='auto', # Linear layers of each student head; 'auto': none where the student's size is the teacher's, else 1 (LightlyTrain: always 1)
-                              hidden_size:int=2048): # width of the heads' hidden layers when head_layers >= 2
+                              teacher_weights:str|None=DISTILLATION_ARGS['teacher_weights'], # the weights file of a teacher given by name (nothing is downloaded)
+                              teacher_args:dict|None=DISTILLATION_ARGS['teacher_args'], # `create_encoder` arguments of a teacher given by name (default: n_in=3, pool_type='avg')
+                              teacher_size:int|None=DISTILLATION_ARGS['teacher_size'], # side of the teacher's input; None: the image size it records, else the view's
+                              teacher_sha256:str|None=DISTILLATION_ARGS['teacher_sha256'], # the sha256 its weights file must have (`pretrain` records it)
+                              queue_size:int|str=DISTILLATION_ARGS['queue_size'], # teacher features kept from recent batches; 'auto': 8192 here, by the number of images in `pretrain`
+                              head_layers:int|str=DISTILLATION_ARGS['head_layers'], # Linear layers of each student head; 'auto': none where the student's size is the teacher's, else 1 (LightlyTrain: always 1)
+                              hidden_size:int=DISTILLATION_ARGS['hidden_size']): # width of the heads' hidden layers when head_layers >= 2
     "A `DistillationModel` of `encoder` taught by `teacher`, with heads sized from both"
     t, info = load_teacher(teacher, teacher_weights, teacher_args, teacher_sha256)
     size = teacher_size or info.get('image_size')
     return DistillationModel(encoder, t, distillation_head(encoder_features(encoder), encoder_features(t), head_layers, hidden_size),
-                             distillation_head(map_channels(encoder), map_channels(t), head_layers, hidden_size), queue_size,
+                             distillation_head(map_channels(encoder), map_channels(t), head_layers, hidden_size), queue_size_for(queue_size),
                              size[0] if isinstance(size, (list, tuple)) else size)
 
 # %% ../../nbs/18_vision.distillation.ipynb #a73a2c5a
@@ -218,10 +253,10 @@ class Distillation(MultiViewMethod):
     hint = "Lower the learning rate, or check the teacher's weights and the inputs' scale."
     def __init__(self,
                  aug_pipelines:list, # one augmentation pipeline: the view that teacher and student see
-                 temperature_global:float=0.07, # temperature of the global loss (LightlyTrain: 0.07)
-                 temperature_local:float=0.07, # temperature of the local loss (LightlyTrain: 0.07)
-                 loss_local_weight:float=1.0, # weight of the local loss; 0: global loss only (LightlyTrain: 1)
-                 mixup:bool=True, # mix each view with another of the batch (LightlyTrain: always)
+                 temperature_global:float=DISTILLATION_ARGS['temperature_global'], # temperature of the global loss (LightlyTrain: 0.07)
+                 temperature_local:float=DISTILLATION_ARGS['temperature_local'], # temperature of the local loss (LightlyTrain: 0.07)
+                 loss_local_weight:float=DISTILLATION_ARGS['loss_local_weight'], # weight of the local loss; 0: global loss only (LightlyTrain: 1)
+                 mixup:bool=DISTILLATION_ARGS['mixup'], # mix each view with another of the batch (LightlyTrain: always)
                  **kwargs): # `print_augs`, `gather` (every process's teacher features go into the queue)
         super().__init__(aug_pipelines, **kwargs)
         store_attr('temperature_global,temperature_local,loss_local_weight,mixup')
@@ -240,31 +275,11 @@ class Distillation(MultiViewMethod):
 
 # %% ../../nbs/18_vision.distillation.ipynb #46551330
 def get_distillation_aug_pipelines(size:int, # side of the view
-                                   **kwargs): # more `get_batch_augs` arguments
-    "LightlyTrain's view for distillation, as a list of one pipeline"
-    from self_supervised.augmentations import get_batch_augs
-    return [get_batch_augs(size, **dict(dict(resize_scale=(0.14, 1.), jitter_s=(0.4, 0.4, 0.2, 0.1), blur=False), **kwargs))]
+                                   **kwargs): # `n_in`, `transform_args` over distillation's, or `get_batch_augs` keywords (`stats=None`, ...)
+    "LightlyTrain's view for distillation as `pretrain(method='distillation')` makes it at `size`, a list of one pipeline"
+    return get_method('distillation').aug_pipelines(size, **kwargs)
 
 # %% ../../nbs/18_vision.distillation.ipynb #236fc84c
-DISTILLATION_ARGS = dict(teacher=None, # a backbone.pth, a last.pth or a run folder, or a timm/xresnet name with teacher_weights
-                         teacher_weights=None, # the weights file of a teacher given by name (nothing is downloaded)
-                         teacher_args=None, # create_encoder arguments of a teacher given by name (default: n_in=3, pool_type='avg')
-                         teacher_size=None, # side of the teacher's input; None: the image size it records, else the view's
-                         teacher_sha256=None, # recorded by the run: the sha256 of the teacher's weights file
-                         queue_size='auto', # teacher features kept from recent batches; 'auto': 16 to 8192 by the number of images (LightlyTrain)
-                         temperature_global=0.07, # temperature of the global loss (LightlyTrain: 0.07)
-                         temperature_local=0.07, # temperature of the local loss (LightlyTrain: 0.07)
-                         loss_local_weight=1.0, # weight of the local loss (LightlyTrain: 1)
-                         mixup=True, # mix each view with another of the batch (LightlyTrain: always)
-                         head_layers='auto', # Linear layers of the student's heads to the teacher's sizes; 'auto': none where the sizes are equal, else 1 (LightlyTrain: always 1)
-                         hidden_size=2048) # width of the heads' hidden layers when head_layers >= 2
-
-_QUEUE_BUCKETS = ((50, 16), (100, 32), (250, 64), (500, 128), (1000, 256), (2000, 512), (4000, 1024), (10000, 2048), (20000, 4096))
-
-def auto_queue_size(images:int) -> int:
-    "LightlyTrain's queue size for a dataset of `images` images (its `queue_size='auto'`)"
-    return next((q for n, q in _QUEUE_BUCKETS if images < n), 8192)
-
 DISTILLATION_SMALL_PRESET = small_image_preset()
 
 def _resolve_distillation_args(m:dict, images:int, batch_size:int, note) -> dict:
@@ -273,20 +288,21 @@ def _resolve_distillation_args(m:dict, images:int, batch_size:int, note) -> dict
     p = teacher_file(m['teacher'], m['teacher_weights'])
     if m['teacher_args'] and not named: raise ValueError("teacher_args go with a teacher given by name: a backbone.pth, last.pth or run folder records its own.")
     m = dict(m, teacher=m['teacher'] if named else str(p), teacher_weights=str(p) if named else None)
-    t, info = load_teacher(m['teacher'], m['teacher_weights'], m['teacher_args'], m['teacher_sha256'])  # checked before the run writes anything
-    m['teacher_sha256'] = info['sha256']
-    q = m['queue_size']
-    if q == 'auto': m['queue_size'] = auto_queue_size(images)
-    elif isinstance(q, bool) or not isinstance(q, int) or not 0 < q < images:
-        raise ValueError(f"queue_size must be 'auto' or a number of teacher features between 1 and the number of images ({images}) - 1, not {q!r}.")
-    h = m['head_layers']
-    if h != 'auto' and (isinstance(h, bool) or not isinstance(h, int) or h < 0): raise ValueError(f"head_layers must be 'auto' or 0 or more, not {h!r}.")
+    h = file_sha256(p)   # hashed, not loaded: the run loads it once, when it builds its model
+    if m['teacher_sha256'] is not None and h != m['teacher_sha256']:
+        raise ValueError(f"the teacher's weights '{p}' changed since the run recorded them (sha256 {m['teacher_sha256'][:12]}... now {h[:12]}...): "
+                     "put the original file back, or start a new run (another out, or overwrite=True).")
+    m['teacher_sha256'] = h
+    m['queue_size'] = queue_size_for(m['queue_size'], images)
+    hl = m['head_layers']
+    if hl != 'auto' and (isinstance(hl, bool) or not isinstance(hl, int) or hl < 0): raise ValueError(f"head_layers must be 'auto' or 0 or more, not {hl!r}.")
+    j = p.with_suffix('.json')   # an exported backbone says what it is
+    info = json.loads(j.read_text()) if j.exists() and not named else {}
     size = m['teacher_size'] or info.get('image_size')
-    note(f"Teacher: {info.get('arch')} ({t.num_features} features) from {p}" + (f", which sees the views at {size} px" if size else ''))
+    note(f"Teacher: {info.get('arch', m['teacher'] if named else 'the encoder of')} {p}" + (f", which sees the views at {size} px" if size else ''))
     return m
 
-if __name__ != '__main__':  # a notebook's run of this cell leaves the registry to the package's own objects
-    register_method('distillation', create_distillation_model, Distillation, DISTILLATION_ARGS, n_views=1,
-                    transform_args=dict(color_jitter=dict(strength=0.5, saturation=0.4), random_resize=dict(min_scale=0.14), gaussian_blur=dict(prob=0.0)),
-                    optim_args=dict(optimizer='adamw'), optimizers=dict(adamw=dict(lr=2e-4, weight_decay=1e-6)),
-                    small_preset=DISTILLATION_SMALL_PRESET, resolve=_resolve_distillation_args)
+register_method('distillation', create_distillation_model, Distillation, DISTILLATION_ARGS, n_views=1,
+                transform_args=dict(color_jitter=dict(strength=0.5, saturation=0.4), random_resize=dict(min_scale=0.14), gaussian_blur=dict(prob=0.0)),
+                optim_args=dict(optimizer='adamw'), optimizers=dict(adamw=dict(lr=2e-4, weight_decay=1e-6)),
+                small_preset=DISTILLATION_SMALL_PRESET, resolve=_resolve_distillation_args)

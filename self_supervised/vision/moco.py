@@ -10,16 +10,25 @@ from fastcore.meta import delegates
 from ..layers import create_mlp_module
 from ..losses import info_nce
 from .core import MultiViewMethod, MomentumModel, forward_views, encoder_features
-from ..config import register_method, small_image_preset
+from ..settings import declare, small_image_preset
+from ..registry import register_method
 
 # %% auto #0
 __all__ = ['MOCO_ARGS', 'MOCO_SMALL_PRESET', 'MoCoModel', 'create_moco_model', 'MoCo']
+
+# %% ../../nbs/12_vision.moco.ipynb #f489b23e
+MOCO_ARGS = declare(
+    temp=(0.2, '> 0', 'the temperature of the InfoNCE loss (v2: 0.2)'),
+    momentum=(0.999, '[0, 1]', 'the momentum of the key encoder (paper: 0.999)'),
+    queue_size=(65536, 'int >= 1', 'the keys kept as negatives, per view (paper: 65536); capped at the data\'s size'),
+    hidden_size=(2048, 'int >= 1', "the width of the projector's hidden layer (v2: 2048)"),
+    projection_size=(128, 'int >= 1', 'the size of queries and keys (paper: 128)'))
 
 # %% ../../nbs/12_vision.moco.ipynb #6e5fde1c
 class MoCoModel(MomentumModel):
     "Online encoder and projector, their momentum copies, and a queue of keys per view: views -> `(queries, keys)`"
     targets = ('encoder', 'projector')
-    def __init__(self, encoder:nn.Module, projector:nn.Module, queue_size:int=65536):
+    def __init__(self, encoder:nn.Module, projector:nn.Module, queue_size:int=MOCO_ARGS['queue_size']):
         super().__init__(); store_attr('encoder,projector')
         self.init_targets()
         dim = [m for m in projector.modules() if isinstance(m, nn.Linear)][-1].out_features
@@ -42,9 +51,9 @@ class MoCoModel(MomentumModel):
 
 # %% ../../nbs/12_vision.moco.ipynb #593f3fa8
 def create_moco_model(encoder:nn.Module, # an encoder with `num_features`, e.g. from `create_encoder`
-                      hidden_size:int=2048, # width of the projector's hidden layer (v2: 2048)
-                      projection_size:int=128, # size of queries and keys (paper: 128)
-                      queue_size:int=65536, # keys kept as negatives, per view (paper: 65536)
+                      hidden_size:int=MOCO_ARGS['hidden_size'], # width of the projector's hidden layer (v2: 2048)
+                      projection_size:int=MOCO_ARGS['projection_size'], # size of queries and keys (paper: 128)
+                      queue_size:int=MOCO_ARGS['queue_size'], # keys kept as negatives, per view (paper: 65536)
                       bn:bool=False): # BatchNorm in the projector (v2's has none)
     "A `MoCoModel` with MoCo v2's MLP projector sized from `encoder.num_features`"
     return MoCoModel(encoder, create_mlp_module(encoder_features(encoder), hidden_size, projection_size, bn), queue_size)
@@ -55,8 +64,8 @@ class MoCo(MultiViewMethod):
     "MoCo v2: InfoNCE of each view's query against the other view's key and a queue of earlier keys"
     def __init__(self,
                  aug_pipelines:list, # two augmentation pipelines, one per view
-                 temp:float=0.2, # temperature of the InfoNCE loss (v2: 0.2)
-                 momentum:float=0.999, # momentum of the key encoder (paper: 0.999)
+                 temp:float=MOCO_ARGS['temp'], # temperature of the InfoNCE loss (v2: 0.2)
+                 momentum:float=MOCO_ARGS['momentum'], # momentum of the key encoder (paper: 0.999)
                  **kwargs): # `print_augs`, `gather` (the keys of every process go into the queue)
         super().__init__(aug_pipelines, **kwargs); store_attr('temp,momentum')
 
@@ -70,12 +79,6 @@ class MoCo(MultiViewMethod):
     def after_step(self): self.module.update_targets(self.momentum)
 
 # %% ../../nbs/12_vision.moco.ipynb #6842a539
-MOCO_ARGS = dict(temp=0.2, # temperature of the InfoNCE loss (v2: 0.2)
-                 momentum=0.999, # momentum of the key encoder (paper: 0.999)
-                 queue_size=65536, # negatives per view (paper: 65536); capped at the data's size
-                 hidden_size=2048, # width of the projector's hidden layer (v2: 2048)
-                 projection_size=128) # size of queries and keys (paper: 128)
-
 MOCO_SMALL_PRESET = small_image_preset(method_args=dict(momentum=0.99, hidden_size=512))
 
 def _resolve_moco_args(m:dict, images:int, batch_size:int, note) -> dict:
@@ -86,6 +89,5 @@ def _resolve_moco_args(m:dict, images:int, batch_size:int, note) -> dict:
         m = dict(m, queue_size=cap)
     return m
 
-if __name__ != '__main__':  # a notebook's run of this cell leaves the registry to the package's own objects
-    register_method('moco', create_moco_model, MoCo, MOCO_ARGS, optim_args=dict(optimizer='sgd'),
-                    optimizers=dict(sgd=dict(lr=0.03, weight_decay=1e-4)), small_preset=MOCO_SMALL_PRESET, resolve=_resolve_moco_args)
+register_method('moco', create_moco_model, MoCo, MOCO_ARGS, optim_args=dict(optimizer='sgd'),
+                optimizers=dict(sgd=dict(lr=0.03, weight_decay=1e-4)), small_preset=MOCO_SMALL_PRESET, resolve=_resolve_moco_args)

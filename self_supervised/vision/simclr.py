@@ -10,10 +10,19 @@ import torch, torch.nn as nn
 from ..layers import create_mlp_module
 from ..losses import InfoNCE
 from .core import MultiViewMethod, ProjectorModel, encoder_features
-from ..config import register_method, small_image_preset
+from ..settings import declare, small_image_preset
+from ..registry import register_method
 
 # %% auto #0
 __all__ = ['SIMCLR_ARGS', 'SIMCLR_SMALL_PRESET', 'SimCLRModel', 'create_simclr_model', 'SimCLR', 'DistributedSimCLR']
+
+# %% ../../nbs/10_vision.simclr.ipynb #b955f918
+SIMCLR_ARGS = declare(
+    temp=(0.1, '> 0', 'the temperature of the InfoNCE loss (paper: 0.1 with large batches)'),
+    hidden_size=(2048, 'int >= 1 or None', "the width of the projector's hidden layers (None: the encoder's `num_features`; paper: 2048)"),
+    projection_size=(128, 'int >= 1', 'the size of the projections the loss sees (paper: 128)'),
+    nlayers=(2, 'int >= 1', "the projector's layers: 2 (SimCLR), 3 (SimCLR v2)"),
+    similarity=('cosine', ('cosine', 'dot'), 'the similarity of two projections'))
 
 # %% ../../nbs/10_vision.simclr.ipynb #41a3be6d
 class SimCLRModel(ProjectorModel):
@@ -21,9 +30,9 @@ class SimCLRModel(ProjectorModel):
 
 # %% ../../nbs/10_vision.simclr.ipynb #67b69b8e
 def create_simclr_model(encoder:nn.Module, # an encoder with `num_features`, e.g. from `create_encoder`
-                        hidden_size:int|None=2048, # width of the projector's hidden layers; None: `encoder.num_features`
-                        projection_size:int=128, # size of the embeddings the loss sees
-                        nlayers:int=2, # projector layers: 2 (SimCLR) or 3 (SimCLR v2)
+                        hidden_size:int|None=SIMCLR_ARGS['hidden_size'], # width of the projector's hidden layers; None: `encoder.num_features`
+                        projection_size:int=SIMCLR_ARGS['projection_size'], # size of the embeddings the loss sees
+                        nlayers:int=SIMCLR_ARGS['nlayers'], # projector layers: 2 (SimCLR) or 3 (SimCLR v2)
                         bn:bool=True, # BatchNorm in the projector
                         n_in:int=3): # accepted for compatibility; the encoder already fixes its input channels
     "A `SimCLRModel` with an MLP projector sized from `encoder.num_features`"
@@ -35,9 +44,9 @@ class SimCLR(MultiViewMethod):
     hint = "Lower the learning rate, raise `temp`, or with fp16 check the inputs' scale."
     def __init__(self,
                  aug_pipelines:list, # two augmentation pipelines, one per view
-                 temp:float=0.07, # temperature of the InfoNCE loss
+                 temp:float=SIMCLR_ARGS['temp'], # temperature of the InfoNCE loss
                  print_augs:bool=False, # print both pipelines before fit
-                 similarity:str='cosine', # 'cosine' or 'dot'
+                 similarity:str=SIMCLR_ARGS['similarity'], # 'cosine' or 'dot'
                  gather:bool=False): # negatives from every process (`DistributedSimCLR`)
         super().__init__(aug_pipelines, gather=gather, print_augs=print_augs)
         self.temp, self.info_nce = temp, InfoNCE(temp, similarity)
@@ -59,22 +68,10 @@ class SimCLR(MultiViewMethod):
 # %% ../../nbs/10_vision.simclr.ipynb #a99c357a
 class DistributedSimCLR(SimCLR):
     "`SimCLR` whose InfoNCE uses the embeddings of every process as negatives, with exact gradients (`gather=True`)"
-    def __init__(self, aug_pipelines, temp=0.07, print_augs=False, similarity='cosine'):
+    def __init__(self, aug_pipelines, temp=SIMCLR_ARGS['temp'], print_augs=False, similarity=SIMCLR_ARGS['similarity']):
         super().__init__(aug_pipelines, temp, print_augs, similarity, gather=True)
-
-# %% ../../nbs/10_vision.simclr.ipynb #37826b0b
-SIMCLR_ARGS = dict(temp=0.1, # temperature of the InfoNCE loss (paper: 0.1 with large batches)
-                   hidden_size=2048, # width of the projector's hidden layers (None: the encoder's `num_features`)
-                   projection_size=128, # size of the projections the loss sees (paper: 128)
-                   nlayers=2, # projector layers: 2 (SimCLR), 3 (SimCLR v2)
-                   similarity='cosine') # 'cosine' or 'dot'
 
 # %% ../../nbs/10_vision.simclr.ipynb #87cd0cc2
 SIMCLR_SMALL_PRESET = small_image_preset(method_args=dict(temp=0.1, hidden_size=512))
 
-def _resolve_simclr_args(m:dict, images:int, batch_size:int, note) -> dict:
-    if m['similarity'] not in ('cosine', 'dot'): raise ValueError(f"similarity must be 'cosine' or 'dot', not {m['similarity']!r}.")
-    return m
-
-if __name__ != '__main__':  # a notebook's run of this cell leaves the registry to the package's own objects
-    register_method('simclr', create_simclr_model, SimCLR, SIMCLR_ARGS, small_preset=SIMCLR_SMALL_PRESET, resolve=_resolve_simclr_args)
+register_method('simclr', create_simclr_model, SimCLR, SIMCLR_ARGS, small_preset=SIMCLR_SMALL_PRESET)

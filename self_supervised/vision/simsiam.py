@@ -11,11 +11,19 @@ from fastai.torch_core import params
 from ..layers import create_mlp_module
 from ..losses import negative_cosine_similarity
 from .core import MultiViewMethod, forward_views, encoder_features
-from ..config import register_method, small_image_preset
+from ..settings import declare, small_image_preset
+from ..registry import register_method
 
 # %% auto #0
 __all__ = ['SIMSIAM_ARGS', 'SIMSIAM_SMALL_PRESET', 'SimSiamModel', 'create_simsiam_model', 'simsiam_splitter', 'simsiam_loss',
            'SimSiam']
+
+# %% ../../nbs/13_vision.simsiam.ipynb #a2eb79bd
+SIMSIAM_ARGS = declare(
+    fix_predictor_lr=(True, 'bool', "whether the predictor's learning rate stays at the peak (paper: fixed)"),
+    hidden_size=(2048, 'int >= 1', "the width of the projector's hidden layers (paper: 2048)"),
+    projection_size=(2048, 'int >= 1', 'the size of the projections (paper: 2048)'),
+    predictor_hidden_size=(512, 'int >= 1', "the predictor's bottleneck (paper: 512)"))
 
 # %% ../../nbs/13_vision.simsiam.ipynb #572f3c9a
 class SimSiamModel(nn.Module):
@@ -27,9 +35,9 @@ class SimSiamModel(nn.Module):
         return self.predictor(z), z
 
 def create_simsiam_model(encoder:nn.Module, # an encoder with `num_features`, e.g. from `create_encoder`
-                         hidden_size:int=2048, # width of the projector's hidden layers (paper: 2048)
-                         projection_size:int=2048, # size of the projections (paper: 2048)
-                         predictor_hidden_size:int=512): # the predictor's bottleneck (paper: 512)
+                         hidden_size:int=SIMSIAM_ARGS['hidden_size'], # width of the projector's hidden layers (paper: 2048)
+                         projection_size:int=SIMSIAM_ARGS['projection_size'], # size of the projections (paper: 2048)
+                         predictor_hidden_size:int=SIMSIAM_ARGS['predictor_hidden_size']): # the predictor's bottleneck (paper: 512)
     "A `SimSiamModel` with the paper's heads, sized from `encoder.num_features`"
     projector = nn.Sequential(create_mlp_module(encoder_features(encoder), hidden_size, projection_size, nlayers=3),
                               nn.BatchNorm1d(projection_size, affine=False))
@@ -51,7 +59,7 @@ class SimSiam(MultiViewMethod):
     "SimSiam: each view's prediction against the other view's projection, with a stop-gradient"
     def __init__(self,
                  aug_pipelines:list, # two augmentation pipelines, one per view
-                 fix_predictor_lr:bool=True, # keep the predictor's learning rate at the peak (paper: fixed)
+                 fix_predictor_lr:bool=SIMSIAM_ARGS['fix_predictor_lr'], # keep the predictor's learning rate at the peak (paper: fixed)
                  **kwargs): # `print_augs`, `gather` (SimSiam's loss does not couple samples: DDP's averaging suffices)
         super().__init__(aug_pipelines, **kwargs); self.fix_predictor_lr = fix_predictor_lr
     def compute_loss(self, pred): return simsiam_loss(*pred)
@@ -59,14 +67,8 @@ class SimSiam(MultiViewMethod):
         if self.fix_predictor_lr and len(self.opt.hypers) > 1: self.opt.hypers[-1]['lr'] = self.learn.lr
 
 # %% ../../nbs/13_vision.simsiam.ipynb #847f60ed
-SIMSIAM_ARGS = dict(fix_predictor_lr=True, # the predictor's learning rate stays at the peak (paper)
-                    hidden_size=2048, # width of the projector's hidden layers (paper: 2048)
-                    projection_size=2048, # size of the projections (paper: 2048)
-                    predictor_hidden_size=512) # the predictor's bottleneck (paper: 512)
-
 SIMSIAM_SMALL_PRESET = small_image_preset(method_args=dict(hidden_size=512, projection_size=512, predictor_hidden_size=128),
-                                          optim_args=dict(optimizer='sgd', lr=None, weight_decay=None))
+                                      optim_args=dict(optimizer='sgd', lr=None, weight_decay=None))
 
-if __name__ != '__main__':  # a notebook's run of this cell leaves the registry to the package's own objects
-    register_method('simsiam', create_simsiam_model, SimSiam, SIMSIAM_ARGS, optim_args=dict(optimizer='sgd'),
-                    optimizers=dict(sgd=dict(lr=0.05, weight_decay=1e-4)), small_preset=SIMSIAM_SMALL_PRESET, splitter=simsiam_splitter)
+register_method('simsiam', create_simsiam_model, SimSiam, SIMSIAM_ARGS, optim_args=dict(optimizer='sgd'),
+                optimizers=dict(sgd=dict(lr=0.05, weight_decay=1e-4)), small_preset=SIMSIAM_SMALL_PRESET, splitter=simsiam_splitter)

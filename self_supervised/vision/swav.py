@@ -9,14 +9,27 @@ from fastcore.basics import store_attr
 from fastcore.meta import delegates
 from ..layers import create_mlp_module
 from ..losses import sinkhorn, swav_loss, upcast
-from ..multicrop import get_multicrop_aug_pipelines, LOCAL_RATIO
 from ..distributed import world_size, rank
 from .core import MultiViewMethod, forward_views, encoder_features
-from ..config import register_method, small_image_preset
+from ..settings import declare, small_image_preset, LOCAL_RATIO
+from ..registry import register_method, get_method
 
 # %% auto #0
 __all__ = ['SWAV_ARGS', 'SWAV_VIEWS', 'SWAV_SMALL_PRESET', 'SwAVHead', 'SwAVModel', 'create_swav_model', 'SwAV',
            'get_swav_aug_pipelines']
+
+# %% ../../nbs/17_vision.swav.ipynb #94f66248
+SWAV_ARGS = declare(
+    temp=(0.1, '> 0', 'the temperature of the predictions (paper: 0.1)'),
+    eps=(0.05, '> 0', "Sinkhorn's regularization (paper: 0.05)"),
+    n_iters=(3, 'int >= 1', 'the Sinkhorn-Knopp iterations (paper: 3)'),
+    crops_for_assign=([0, 1], None, 'the views whose codes are targets (paper: the 2 global views)'),
+    freeze_prototypes_niters=(313, 'int >= 0', 'the iterations from the start during which the prototypes do not move (paper: 313)'),
+    queue_size=(3840, 'int >= 0', 'the number of embeddings kept per assigned view (a multiple of the batch; 0: no queue; paper: 3840 at batch 256)'),
+    epoch_queue_starts=(15, 'int >= 0', 'the epoch from which the queue is filled, and used once full (paper: 15)'),
+    n_prototypes=(3000, 'int >= 1', 'the number of prototypes (paper: 3000)'),
+    hidden_size=(2048, 'int >= 1', 'the width of the projection MLP (paper: 2048)'),
+    projection_size=(128, 'int >= 1', 'the size of the L2-normalized embeddings (paper: 128)'))
 
 # %% ../../nbs/17_vision.swav.ipynb #2b13880f
 class SwAVHead(nn.Module):
@@ -68,11 +81,11 @@ class SwAVModel(nn.Module):
         self.queue_count.add_(z.shape[1]).clamp_(max=self.queue_size)
 
 def create_swav_model(encoder:nn.Module, # an encoder with `num_features`, e.g. from `create_encoder`
-                      n_prototypes:int=3000, # prototypes (paper: 3000)
-                      hidden_size:int=2048, # width of the projection MLP (paper: 2048)
-                      projection_size:int=128, # size of the embeddings (paper: 128)
-                      queue_size:int=0, # embeddings kept per assigned view (paper: 3840 at batch 256, none at 4096)
-                      crops_for_assign:list=(0, 1), # the views whose codes are computed: one queue each
+                      n_prototypes:int=SWAV_ARGS['n_prototypes'], # prototypes (paper: 3000)
+                      hidden_size:int=SWAV_ARGS['hidden_size'], # width of the projection MLP (paper: 2048)
+                      projection_size:int=SWAV_ARGS['projection_size'], # size of the embeddings (paper: 128)
+                      queue_size:int=SWAV_ARGS['queue_size'], # embeddings kept per assigned view; 0: none (paper: 3840 at batch 256, none at 4096)
+                      crops_for_assign:list=SWAV_ARGS['crops_for_assign'], # the views whose codes are computed: one queue each
                       bn:bool=True): # BatchNorm in the projection MLP (paper: True)
     "A `SwAVModel` with a SwAV head sized from `encoder.num_features`"
     head = SwAVHead(encoder_features(encoder), n_prototypes, hidden_size, projection_size, bn)
@@ -91,12 +104,12 @@ class SwAV(MultiViewMethod):
     n_views = None  # any number of 2 or more: the global views, then the local views
     def __init__(self,
                  aug_pipelines:list, # one pipeline per view, the global views first (`get_swav_aug_pipelines`)
-                 crops_for_assign:list=(0, 1), # the views whose codes are targets (paper: the 2 global views)
-                 temp:float=0.1, # temperature of the predictions (paper: 0.1)
-                 eps:float=0.05, # Sinkhorn's regularization (paper: 0.05)
-                 n_iters:int=3, # Sinkhorn-Knopp iterations (paper: 3)
-                 freeze_prototypes_niters:int=313, # iterations from the start during which the prototypes get no update (paper: 313)
-                 epoch_queue_starts:int=15, # the epoch from which the queue is filled, and used once full (paper: 15)
+                 crops_for_assign:list=SWAV_ARGS['crops_for_assign'], # the views whose codes are targets (paper: the 2 global views)
+                 temp:float=SWAV_ARGS['temp'], # temperature of the predictions (paper: 0.1)
+                 eps:float=SWAV_ARGS['eps'], # Sinkhorn's regularization (paper: 0.05)
+                 n_iters:int=SWAV_ARGS['n_iters'], # Sinkhorn-Knopp iterations (paper: 3)
+                 freeze_prototypes_niters:int=SWAV_ARGS['freeze_prototypes_niters'], # iterations from the start during which the prototypes get no update (paper: 313)
+                 epoch_queue_starts:int=SWAV_ARGS['epoch_queue_starts'], # the epoch from which the queue is filled, and used once full (paper: 15)
                  **kwargs): # `print_augs`, `gather` (the codes are computed over the samples of every process)
         super().__init__(aug_pipelines, **kwargs)
         store_attr('temp,eps,n_iters,freeze_prototypes_niters,epoch_queue_starts')
@@ -144,38 +157,24 @@ class SwAV(MultiViewMethod):
 
 # %% ../../nbs/17_vision.swav.ipynb #84a55219
 def get_swav_aug_pipelines(size:int, # side of the global views
-                           n_local:int=6, # local views (paper: 6)
-                           global_scale:tuple=(0.14, 1.), # area of the global crops, as a fraction of the image's (paper: 0.14-1)
-                           local_scale:tuple=(0.05, 0.14), # area of the local crops (paper: 0.05-0.14)
-                           patch_size:int|None=None, # a transformer's patch side: the views' sides are multiples of it
-                           **kwargs): # more `get_multicrop_aug_pipelines` / `get_batch_augs` arguments, for every view
-    "SwAV's augmentation pipelines: 2 global views, then `n_local` local views"
-    return get_multicrop_aug_pipelines(size, 2, n_local, global_scale=global_scale, local_scale=local_scale, patch_size=patch_size, **kwargs)
+                           n_local:int|None=None, # local views; None: the declared 6 (paper: 6)
+                           patch_size:int|None=None, # a transformer's patch side: the local views' sides are multiples of it
+                           **kwargs): # `n_in`, `global_scale`, `local_scale`, `transform_args` over SwAV's, or `get_batch_augs` keywords
+    "SwAV's augmentation pipelines as `pretrain(method='swav')` makes them at `size`: 2 global views, then the local views"
+    return get_method('swav').aug_pipelines(size, patch_size=patch_size, n_local=n_local, **kwargs)
 
 # %% ../../nbs/17_vision.swav.ipynb #1d95a673
-SWAV_ARGS = dict(temp=0.1, # temperature of the predictions (paper: 0.1)
-                 eps=0.05, # Sinkhorn's regularization (paper: 0.05)
-                 n_iters=3, # Sinkhorn-Knopp iterations (paper: 3)
-                 crops_for_assign=[0, 1], # the views whose codes are targets (paper: the 2 global views)
-                 freeze_prototypes_niters=313, # iterations from the start during which the prototypes do not move (paper: 313)
-                 queue_size=3840, # embeddings kept per assigned view, a multiple of the batch; capped at the data's size (paper: 3840 at batch 256)
-                 epoch_queue_starts=15, # the epoch from which the queue is filled, and used once full (paper: 15)
-                 n_prototypes=3000, # prototypes (paper: 3000)
-                 hidden_size=2048, # width of the projection MLP (paper: 2048)
-                 projection_size=128) # size of the L2-normalized embeddings (paper: 128)
-
 _GLOBAL_SCALE, _LOCAL_SCALE = dict(min_scale=0.14, max_scale=1.0), dict(min_scale=0.05, max_scale=0.14)  # paper's crop scales
 SWAV_VIEWS = [dict(random_resize=_GLOBAL_SCALE)] * 2 + [dict(image_size=LOCAL_RATIO, random_resize=_LOCAL_SCALE)] * 6
 
 _SMALL_GLOBAL, _SMALL_LOCAL = dict(min_scale=0.5, max_scale=1.0), dict(min_scale=0.2, max_scale=0.5)  # larger crops for small images (see Usage)
 SWAV_SMALL_PRESET = small_image_preset(method_args=dict(n_prototypes=64, hidden_size=512),
-                                       transform_args=dict(color_jitter=dict(prob=0.0),
-                                                           views=[dict(random_resize=_SMALL_GLOBAL)] * 2 + [dict(random_resize=_SMALL_LOCAL)] * 6))
+                                   transform_args=dict(color_jitter=dict(prob=0.0),
+                                                       views=[dict(random_resize=_SMALL_GLOBAL)] * 2 + [dict(random_resize=_SMALL_LOCAL)] * 6))
 
 def _resolve_swav_args(m:dict, images:int, batch_size:int, note) -> dict:
     _check_crops_for_assign(m['crops_for_assign'], len(SWAV_VIEWS))
     q = m['queue_size']
-    if not isinstance(q, int) or q < 0: raise ValueError(f"queue_size must be an int >= 0 (0: no queue), not {q!r}.")
     cap = min(q, images) // batch_size * batch_size
     if cap != q:
         note(f"method_args.queue_size {q} is {cap}" + (" (no queue)" if not cap else "") + f": the largest multiple of the batch "
@@ -183,7 +182,6 @@ def _resolve_swav_args(m:dict, images:int, batch_size:int, note) -> dict:
         m = dict(m, queue_size=cap)
     return m
 
-if __name__ != '__main__':  # a notebook's run of this cell leaves the registry to the package's own objects
-    register_method('swav', create_swav_model, SwAV, SWAV_ARGS, n_views=len(SWAV_VIEWS), transform_args=dict(views=SWAV_VIEWS),
-                    optim_args=dict(optimizer='lars'), optimizers=dict(lars=dict(lr=0.3, weight_decay=1e-6)),
-                    small_preset=SWAV_SMALL_PRESET, resolve=_resolve_swav_args)
+register_method('swav', create_swav_model, SwAV, SWAV_ARGS, n_views=len(SWAV_VIEWS), transform_args=dict(views=SWAV_VIEWS),
+                optim_args=dict(optimizer='lars'), optimizers=dict(lars=dict(lr=0.3, weight_decay=1e-6)),
+                small_preset=SWAV_SMALL_PRESET, resolve=_resolve_swav_args)

@@ -8,10 +8,19 @@ from fastcore.basics import store_attr
 from fastcore.meta import delegates
 from ..losses import vicreg_loss
 from .core import MultiViewMethod, create_projector_model
-from ..config import register_method, small_image_preset
+from ..settings import declare, small_image_preset
+from ..registry import register_method
 
 # %% auto #0
 __all__ = ['VICREG_ARGS', 'VICREG_SMALL_PRESET', 'VICReg']
+
+# %% ../../nbs/15_vision.vicreg.ipynb #a067159e
+VICREG_ARGS = declare(
+    sim_weight=(25., '>= 0', 'the weight of the invariance term (paper: 25)'),
+    var_weight=(25., '>= 0', 'the weight of the variance term (paper: 25)'),
+    cov_weight=(1., '>= 0', 'the weight of the covariance term (paper: 1)'),
+    hidden_size=(8192, 'int >= 1', "the width of the expander's hidden layers (paper: 8192)"),
+    projection_size=(8192, 'int >= 1', 'the size of the embeddings (paper: 8192)'))
 
 # %% ../../nbs/15_vision.vicreg.ipynb #4e9b2fa4
 @delegates()
@@ -19,22 +28,15 @@ class VICReg(MultiViewMethod):
     "VICReg: invariance, variance and covariance terms on the two views' embeddings, over the global batch"
     def __init__(self,
                  aug_pipelines:list, # two augmentation pipelines, one per view
-                 sim_weight:float=25., # weight of the invariance term (paper: 25)
-                 var_weight:float=25., # weight of the variance term (paper: 25)
-                 cov_weight:float=1., # weight of the covariance term (paper: 1)
+                 sim_weight:float=VICREG_ARGS['sim_weight'], # weight of the invariance term (paper: 25)
+                 var_weight:float=VICREG_ARGS['var_weight'], # weight of the variance term (paper: 25)
+                 cov_weight:float=VICREG_ARGS['cov_weight'], # weight of the covariance term (paper: 1)
                  **kwargs): # `print_augs`, `gather` (the batch statistics over the embeddings of every process)
         super().__init__(aug_pipelines, **kwargs); store_attr('sim_weight,var_weight,cov_weight')
     def compute_loss(self, z): return vicreg_loss(*self.gathered_views(z), self.sim_weight, self.var_weight, self.cov_weight)
 
 # %% ../../nbs/15_vision.vicreg.ipynb #d8bd3fb1
-VICREG_ARGS = dict(sim_weight=25., # weight of the invariance term (paper: 25)
-                   var_weight=25., # weight of the variance term (paper: 25)
-                   cov_weight=1., # weight of the covariance term (paper: 1)
-                   hidden_size=8192, # width of the expander's hidden layers (paper: 8192)
-                   projection_size=8192) # size of the embeddings (paper: 8192)
-
 VICREG_SMALL_PRESET = small_image_preset(method_args=dict(hidden_size=512, projection_size=512))
 
-if __name__ != '__main__':  # a notebook's run of this cell leaves the registry to the package's own objects
-    register_method('vicreg', create_projector_model, VICReg, VICREG_ARGS, optim_args=dict(optimizer='lars'),
-                    optimizers=dict(lars=dict(lr=0.2, weight_decay=1e-6)), small_preset=VICREG_SMALL_PRESET)
+register_method('vicreg', create_projector_model, VICReg, VICREG_ARGS, optim_args=dict(optimizer='lars'),
+                optimizers=dict(lars=dict(lr=0.2, weight_decay=1e-6)), small_preset=VICREG_SMALL_PRESET)
