@@ -1,4 +1,4 @@
-"""Self-supervised pretraining of vision encoders (SimCLR, MoCo, BYOL, SimSiam, Barlow Twins, VICReg) for fastai; `self_supervised.pretrain` is the one-call API."""
+"""Self-supervised pretraining of vision encoders (SimCLR, MoCo, BYOL, SimSiam, Barlow Twins, VICReg, DINO, SwAV, distillation from a frozen teacher) for fastai; `self_supervised.pretrain` is the one-call API."""
 __version__ = "0.1.0"
 __all__ = ['pretrain']
 

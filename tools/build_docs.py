@@ -3,8 +3,12 @@
 
 The home page is the README; each notebook is a page with its outputs (pictures, tables, logs), its `#| hide` cells and
 directive lines left out, and the API of each exported name (signature and docments, as nbdev's `show_doc` writes it)
-after the cell that defines it; the navigation groups the modules. Sources go to `_docs_src/`, the static site to
-`_docs/` (mkdocs-material + mkdocs-jupyter; plain links, so it reads from disk: open `_docs/index.html`).
+after the cell that defines it; the navigation groups the modules. The hand-written pages beside the notebooks
+(`nbs/*.md`: the results, the measured checks) and the index of the benchmarks (`bench/README.md`) are pages too, in a
+"Results" section. Links between these files are written as the repository has them (`nbs/results.md` from the
+README, `results.md` from a notebook) and point to their pages on the site; a link to any other file of the repository
+(a script, a JSON of results) becomes its path, as the site has no copy of it. Sources go to `_docs_src/`, the static
+site to `_docs/` (mkdocs-material + mkdocs-jupyter; plain links, so it reads from disk: open `_docs/index.html`).
 """
 import ast, importlib, json, os, re, shutil, subprocess, sys, warnings
 from pathlib import Path
@@ -12,6 +16,35 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 SRC, SITE = ROOT/'_docs_src', ROOT/'_docs'
 SECTIONS = [('Building blocks', r'^0'), ('Methods', r'^1'), ('Training and evaluation', r'^[2-9]')]
+RESULTS = 'Results'  # the section of the hand-written pages: nbs/*.md (results.md first), then BENCH
+BENCH = ('bench/README.md', 'bench.md')  # the benchmarks' index: its path in the repository, its page on the site
+
+def site_pages(root:Path=ROOT) -> dict:
+    "Repository path -> page of the site, for every file that is a page: README, notebooks, `nbs/*.md`, the bench index"
+    pages = {'README.md': 'index.md'}
+    for fn in sorted((root/'nbs').glob('*.ipynb')) + sorted((root/'nbs').glob('*.md'), key=lambda f: (f.name != 'results.md', f.name)):
+        pages[f'nbs/{fn.name}'] = fn.name
+    if (root/BENCH[0]).exists(): pages[BENCH[0]] = BENCH[1]
+    return pages
+
+LINK = re.compile(r'(?<!!)\[([^\]\n]*)\]\(([^)\s]+)\)')
+
+def site_links(text:str, src:str, pages:dict, html:bool=False) -> str:
+    """Markdown `text` of the repository file `src` with its relative links made links of the site: to a page's file
+    (or, `html`, to its `.html`: notebooks' markdown is not rewritten by mkdocs), or, for a file that is no page, its path"""
+    def fix(m):
+        label, target = m[1], m[2]
+        if re.match(r'[a-zA-Z][a-zA-Z0-9+.-]*:|#|/', target): return m[0]  # URLs, anchors, absolute paths
+        path, _, anchor = target.partition('#')
+        path = os.path.normpath(os.path.join(os.path.dirname(src), path)).replace(os.sep, '/')
+        if path in pages:
+            page = pages[path]
+            if html: page = os.path.splitext(page)[0] + '.html'
+            return f"[{label}]({page}{'#' + anchor if anchor else ''})"
+        return label if label.strip('`') in (path, Path(path).name) else f"{label} (`{path}`)"
+    return LINK.sub(fix, text)
+
+def _title(md:str, default:str) -> str: return m[1].strip() if (m := re.search(r'^#\s+(.+)$', md, re.M)) else default
 
 def _directives(src:str) -> dict:
     "nbdev directives (`#| name value`) at the start of a cell"
@@ -41,14 +74,15 @@ def _api_md(obj) -> str:
 
 def _md(text:str) -> dict: return dict(cell_type='markdown', metadata={}, source=text)
 
-def convert(fn:Path) -> tuple:
-    "A copy of notebook `fn` for the site; `(title, notebook)`"
+def convert(fn:Path, pages:dict|None=None) -> tuple:
+    "A copy of notebook `fn` for the site (its markdown's links made the site's, with `pages`: `site_pages()`); `(title, notebook)`"
     nb = json.loads(fn.read_text())
     mod, cells, title = None, [], fn.stem
     for c in nb['cells']:
         src = ''.join(c['source'])
         if c['cell_type'] == 'markdown':
             if title == fn.stem and (m := re.match(r'#\s+(.+)', src)): title = m[1].strip()
+            if pages is not None: c = dict(c, source=site_links(src, f'nbs/{fn.name}', pages, html=True))
             cells.append(c); continue
         d = _directives(src)
         if 'default_exp' in d: mod = importlib.import_module(f"self_supervised.{d['default_exp']}")
@@ -64,18 +98,24 @@ def build(run_mkdocs:bool=True):
     sys.path.insert(0, str(ROOT))
     if SRC.exists(): shutil.rmtree(SRC)
     docs = SRC/'docs'; docs.mkdir(parents=True)
-    readme = (ROOT/'README.md').read_text()
-    (docs/'index.md').write_text(re.sub(r'\]\(nbs/([^)]+\.ipynb)\)', r'](\1)', readme))  # notebook links: their pages
+    site = site_pages()
+    mds = {}  # the hand-written pages: site file -> title
+    for path, page in site.items():
+        if not path.endswith('.md'): continue
+        text = (ROOT/path).read_text()
+        (docs/page).write_text(site_links(text, path, site))
+        if page != 'index.md': mds[page] = _title(text, Path(page).stem)
     (docs/'extra.css').write_text(".md-grid { max-width: 1400px; }\n.jp-InputPrompt, .jp-OutputPrompt { display: none; }\n")
     pages = {}
     for fn in sorted((ROOT/'nbs').glob('*.ipynb')):
-        title, nb = convert(fn)
+        title, nb = convert(fn, site)
         (docs/fn.name).write_text(json.dumps(nb, indent=1, ensure_ascii=False))
         pages[fn.name] = title
     nav = [{'Home': 'index.md'}]
     for section, pat in SECTIONS:
         items = [{t: f} for f, t in pages.items() if re.match(pat, f)]
         if items: nav.append({section: items})
+    if mds: nav.append({RESULTS: [{t: f} for f, t in mds.items()]})
     cfg = dict(site_name='self_supervised', docs_dir='docs', site_dir=str(SITE), use_directory_urls=False,
                theme=dict(name='material', font=False, features=['navigation.sections', 'navigation.indexes', 'toc.follow']),
                plugins=[{'mkdocs-jupyter': dict(execute=False, include_source=True, ignore_h1_titles=False)}],
