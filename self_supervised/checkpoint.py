@@ -5,7 +5,7 @@ the exported backbone (`backbone.pth` + `backbone.json`)."""
 
 # %% ../nbs/29_checkpoint.ipynb #25b93bd0
 from __future__ import annotations
-import contextlib, csv, io, json, math, os, random, signal, threading, time
+import contextlib, csv, errno, io, json, math, os, random, signal, threading, time
 from pathlib import Path
 import numpy as np
 import torch, torch.nn as nn
@@ -21,7 +21,7 @@ from .runs import RunFolder, load_checkpoint, checkpoint_meta, load_encoder
 import self_supervised.distributed as ssd
 
 # %% auto #0
-__all__ = ['deferred_sigint', 'write_text_atomic', 'EpochLog', 'rng_states', 'set_rng_states', 'load_opt_state',
+__all__ = ['deferred_sigint', 'DiskFull', 'write_text_atomic', 'EpochLog', 'rng_states', 'set_rng_states', 'load_opt_state',
            'save_checkpoint', 'Checkpoint', 'check_out', 'export_backbone']
 
 # %% ../nbs/29_checkpoint.ipynb #7eefb168
@@ -37,6 +37,19 @@ def deferred_sigint():
         signal.signal(signal.SIGINT, signal.default_int_handler)
         if got: raise KeyboardInterrupt
 
+class DiskFull(OSError):
+    "A write refused for want of space (`ENOSPC`, or a quota: `EDQUOT`); the file written is `filename`, the one before it intact"
+    def __str__(self): return self.strerror
+
+_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+def _no_space(e:BaseException) -> bool:
+    "Whether `e` or an error it arose from (torch.save wraps the OS's in a RuntimeError) is a full disk"
+    while e is not None:
+        if isinstance(e, OSError) and e.errno in _FULL: return True
+        e = e.__cause__ or e.__context__
+    return False
+
 def _atomic_write(path, write, pause:float=0):
     "Call `write(file)` on a temporary file beside `path`, then rename it to `path` (readers never see half a file; a Ctrl-C waits for the rename)"
     path = Path(path)
@@ -47,8 +60,11 @@ def _atomic_write(path, write, pause:float=0):
                 write(f); f.flush(); os.fsync(f.fileno())
             if pause: time.sleep(pause)  # between write and rename: lets tests kill a process in the middle of a save
             os.replace(tmp, path)
-    except BaseException:  # an error or Ctrl-C: no temporary file left behind
-        tmp.unlink(missing_ok=True); raise
+    except BaseException as e:  # an error or Ctrl-C: no temporary file left behind
+        tmp.unlink(missing_ok=True)
+        if _no_space(e) and not isinstance(e, DiskFull):
+            raise DiskFull(errno.ENOSPC, f"No space left on device while writing '{path}'", str(path)) from None
+        raise
 
 def write_text_atomic(path, text:str): _atomic_write(path, lambda f: f.write(text.encode()))
 

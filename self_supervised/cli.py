@@ -4,15 +4,14 @@
 
 # %% ../nbs/31_cli.ipynb #376b0caa
 from __future__ import annotations
-import ast, contextlib, inspect, json, sys, traceback, warnings
-# fastai's import decorates functions with `torch.jit.script`, which torch deprecates: a warning the user can do nothing about
-warnings.filterwarnings('ignore', message=r'`torch\.jit\.script` is deprecated', category=FutureWarning)
+import contextlib, difflib, inspect, json, sys, traceback, warnings
 from pathlib import Path
 from fastcore.docments import docments
 from .settings import ConfigError, OPTIM_ARGS, SMALL_IMAGE_MAX, merge_args, resolve_transforms, describe_range, parse_args
 from .registry import get_method, list_methods
 from .evaluation import embed_folder, evaluate_folder
 from .train import pretrain, export, save_aug_views, RunDiverged, RunInterrupted
+from .checkpoint import DiskFull
 
 # %% auto #0
 __all__ = ['COMMANDS', 'command_help', 'usage', 'main']
@@ -77,7 +76,7 @@ def _report(e:BaseException, quiet:bool=False, debug:bool=False) -> int:
         return 130
     if debug: traceback.print_exception(e)
     if isinstance(e, (ConfigError, FileNotFoundError)): print(f"error: {e}", file=sys.stderr); return 2
-    if isinstance(e, RunDiverged): print(f"error: {e}", file=sys.stderr); return 1
+    if isinstance(e, (RunDiverged, DiskFull)): print(f"error: {e}", file=sys.stderr); return 1
     print(f"error: {type(e).__name__}: {(str(e).strip().splitlines() or [''])[0]}", file=sys.stderr)
     if not debug:
         log = getattr(e, 'train_log', None)
@@ -92,7 +91,8 @@ def main(argv:list|None=None) -> int:
     if not argv or argv[0] in ('-h', '--help', 'help'): print(usage()); return 0
     name, args = argv[0], argv[1:]
     if name not in COMMANDS:
-        print(f"error: unknown command {name!r}\n\n{usage()}", file=sys.stderr); return 2
+        near = difflib.get_close_matches(name, COMMANDS, n=1)
+        print(f"error: unknown command {name!r}" + (f": did you mean {near[0]!r}?" if near else '') + f"\n\n{usage()}", file=sys.stderr); return 2
     if any(a in ('-h', '--help') for a in args):
         try: print(command_help(name, [a for a in args if a not in ('-h', '--help')])); return 0
         except ConfigError as e: return _report(e)

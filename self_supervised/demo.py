@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 from fastai.torch_core import set_seed
 from .data import mnist_demo_path, image_files
-from .evaluation import embed, labels_from_folders, load_images, score_features, few_label_accuracy
+from .evaluation import embed, labels_from_folders, load_images, normalized, score_features, few_label_accuracy
 from .runs import encoder_from_config
 from .settings import norm_stats
 from .files import default_device
@@ -41,7 +41,7 @@ def compare(out, # the run folder of a `pretrain` on `data/train`
     yva, _ = labels_from_folders(va, vocab)
     X, Xv = load_images(tr, n_in, size), load_images(va, n_in, size)
     stats = norm_stats(info.get('normalize'), n_in)
-    if stats: X, Xv = ((o - torch.tensor(stats[0]).view(1, -1, 1, 1)) / torch.tensor(stats[1]).view(1, -1, 1, 1) for o in (X, Xv))
+    X, Xv = normalized(X, stats), normalized(Xv, stats)
     rows = {}
     for name, e in (('pretrained backbone', enc), ('random init', rand)):
         e = e.to(dev)

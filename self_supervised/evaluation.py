@@ -27,10 +27,10 @@ from .distributed import unwrap
 from .vision.core import exported_name, exported_encoder
 
 # %% auto #0
-__all__ = ['KNN_K', 'encoder_of', 'load_images', 'labels_from_folders', 'FileBatches', 'embed', 'knn_accuracy', 'linear_probe',
-           'pca_features', 'evaluate_features', 'baselines', 'score_features', 'create_cls_model', 'cls_splitter',
-           'cls_learner', 'few_label_accuracy', 'fixed_subset', 'KNNMonitor', 'embed_files', 'embed_folder',
-           'evaluate_folder']
+__all__ = ['KNN_K', 'encoder_of', 'load_images', 'labels_from_folders', 'normalized', 'FileBatches', 'embed', 'knn_accuracy',
+           'linear_probe', 'pca_features', 'evaluate_features', 'baselines', 'score_features', 'create_cls_model',
+           'cls_splitter', 'cls_learner', 'few_label_accuracy', 'fixed_subset', 'KNNMonitor', 'embed_files',
+           'embed_folder', 'evaluate_folder']
 
 # %% ../nbs/21_evaluation.ipynb #97d703df
 def encoder_of(model_or_learner):
@@ -60,6 +60,12 @@ def labels_from_folders(items, vocab=None):
     if missing: raise ValueError(f"Folders not in vocab: {missing[:5]}")
     return torch.tensor([o2i[n] for n in names]), vocab
 
+def normalized(x:torch.Tensor, # images `(N, C, H, W)` in [0, 1]
+               stats:tuple|None): # `(mean, std)` lists of `C` values (`norm_stats`); None: `x` as it is
+    "`x` normalized with `stats`"
+    if not stats: return x
+    return (x - x.new_tensor(stats[0]).view(1, -1, 1, 1)) / x.new_tensor(stats[1]).view(1, -1, 1, 1)
+
 class FileBatches:
     "Batches `(x, y)` (`x` without labels) of image files: decoded in `ImageDL` workers, normalized; unreadable files skipped with a warning"
     def __init__(self, files:list, # image files
@@ -82,7 +88,7 @@ class FileBatches:
             for j in sorted(bad): warnings.warn(f"Skipped unreadable image {self.files[j]}")
             start += len(x) + len(bad); self.kept += [self.files[j] for j in idx]
             if not idx: continue
-            if self.stats: x = (x - x.new_tensor(self.stats[0]).view(1, -1, 1, 1)) / x.new_tensor(self.stats[1]).view(1, -1, 1, 1)
+            x = normalized(x, self.stats)
             yield (x, self.labels[idx]) if self.labels is not None else x
 
 # %% ../nbs/21_evaluation.ipynb #5b7c6d2f

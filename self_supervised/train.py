@@ -4,7 +4,7 @@
 
 # %% ../nbs/30_train.ipynb #c7df4e2b
 from __future__ import annotations
-import contextlib, json, logging, os, shutil, signal, subprocess, sys, tempfile, warnings
+import contextlib, errno, json, logging, os, shutil, signal, subprocess, sys, tempfile, warnings
 from pathlib import Path
 import torch, torch.nn as nn
 from fastai.torch_core import set_seed, trainable_params
@@ -160,7 +160,7 @@ def clear_run(out:Path):
 def stops_cleanly(out:Path, # the run folder
                   epochs:int, # the run's epochs
                   learn=None): # its Learner, to say in which epoch it stopped
-    "Turn a loss or weights that are not finite into `RunDiverged`, and Ctrl-C into `RunInterrupted`, each saying how to go on"
+    "Turn a loss or weights that are not finite into `RunDiverged`, Ctrl-C into `RunInterrupted`, a full disk into `DiskFull`, each saying how to go on"
     ck = RunFolder(out).last
     try: yield
     except (RunDiverged, RunInterrupted): raise
@@ -168,6 +168,11 @@ def stops_cleanly(out:Path, # the run folder
         k, where = saved_epoch(out), f" in epoch {learn.epoch + 1}/{epochs}" if learn is not None else ''
         raise RunInterrupted(f"Interrupted{where}: rerun the same command to resume from the checkpoint of epoch {k} ('{ck}')." if k else
                              f"Interrupted{where}, before the first epoch ended: rerun the same command to start again.") from e
+    except OSError as e:
+        if e.errno not in (errno.ENOSPC, errno.EDQUOT): raise
+        k, f = saved_epoch(out), e.filename or 'a file of the run'
+        raise DiskFull(e.errno, f"No space left on device while writing {f}: free some space and run the same command again; " +
+                       (f"it resumes from the checkpoint of epoch {k} ('{ck}'), which is intact." if k else "no epoch ended, so it starts again."), f) from e
     except FloatingPointError as e:
         k = saved_epoch(out)
         raise RunDiverged(f"{e} " + (f"The checkpoint of epoch {k} is kept: to go on from its weights with other settings "

@@ -292,3 +292,42 @@ def test_devices_2_on_cpu(tmp_path, digits):
     assert len(load_checkpoint(out/'checkpoints'/'last.pth')['rng']) == 2
     assert (out/'exported_models'/'backbone.pth').exists()
     assert not (out/'.lock').exists()   # the launching process held it; its torchrun processes did not try to take it
+
+# --- a full disk ---
+
+def _small_filesystem(path, size_kb:int) -> bool:
+    "Mount a tmpfs of `size_kb` kB on `path` (a real filesystem that fills up); False where this process may not mount"
+    path.mkdir(parents=True, exist_ok=True)
+    if os.environ.get('SS_TEST_NO_MOUNT'): return False   # to check the other way on a machine that may mount
+    r = subprocess.run(['mount', '-t', 'tmpfs', '-o', f'size={size_kb}k', 'tmpfs', str(path)], capture_output=True)
+    return r.returncode == 0
+
+def test_full_disk_is_named_and_the_run_resumes(tmp_path, digits):
+    "The disk fills up while the second checkpoint is written: one line names the cause, the file and the fix; the first checkpoint stays whole, no temporary file is left, and the same command resumes once there is space"
+    probe = tmp_path/'probe'
+    _main(probe, digits, 1)
+    ck = load_checkpoint(probe/'checkpoints'/'last.pth')
+    size = (probe/'checkpoints'/'last.pth').stat().st_size + sum(f.stat().st_size for f in probe.rglob('*') if f.is_file() and 'checkpoints' not in f.parts)
+    out = tmp_path/'small'
+    mounted = _small_filesystem(out, (size + (probe/'checkpoints'/'last.pth').stat().st_size // 2) // 1024 + 64)
+    try:
+        if not mounted:   # no permission to mount: the second checkpoint's temporary file is a link to /dev/full, which refuses every write (ENOSPC)
+            class _FullAfterFirst(__import__('fastai.callback.core', fromlist=['Callback']).Callback):
+                order = 100
+                def after_epoch(self):
+                    if self.epoch == 0: (out/'checkpoints'/'.last.pth.tmp').symlink_to('/dev/full')
+            with pytest.raises(OSError) as e: pretrain(out, data=digits, epochs=2, **FAST, cbs=[_FullAfterFirst()])
+            msg = str(e.value)
+        else:
+            r = subprocess.run(_cli(out, digits, 2), capture_output=True, text=True, timeout=300)
+            assert r.returncode == 1 and r.stderr.count('\n') == 1, r.stderr
+            msg = r.stderr
+        assert 'No space left on device while writing' in msg and 'last.pth' in msg, msg
+        assert "free some space and run the same command again; it resumes from the checkpoint of epoch 1" in msg, msg
+        assert not os.path.lexists(out/'checkpoints'/'.last.pth.tmp')   # no half-written temporary file
+        assert load_checkpoint(out/'checkpoints'/'last.pth')['epoch'] == 1           # the first checkpoint, whole
+        if mounted: subprocess.run(['mount', '-o', 'remount,size=64m', str(out)], check=True)   # space freed
+        _main(out, digits, 2)
+        assert load_checkpoint(out/'checkpoints'/'last.pth')['epoch'] == 2 and len(_metrics(out)) == 2
+    finally:
+        if mounted: subprocess.run(['umount', str(out)])
