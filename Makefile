@@ -42,7 +42,8 @@ outputs: $(STAMP)
 check-outputs: $(STAMP)
 	$(PY) tools/check_outputs.py
 
-# the site: README + the executed notebooks (not run again) + each module's API, in _docs/ (open _docs/index.html)
+# the site: README + the executed notebooks (not run again) + each module's API, in _docs/ (open _docs/index.html);
+# it serves its own MathJax, fetched by npm the first time (pinned in tools/docs_assets/package.json)
 DOCS_STAMP := $(VENV)/.docs-installed
 $(DOCS_STAMP): $(STAMP) pyproject.toml constraints.txt
 	$(PY) -m pip install -q -c constraints.txt -e '.[dev,docs]'
@@ -51,9 +52,11 @@ $(DOCS_STAMP): $(STAMP) pyproject.toml constraints.txt
 docs: $(DOCS_STAMP)
 	$(PY) tools/build_docs.py
 
-# screenshots of the home and augmentations pages in headless Chromium: not blank, pictures shown
+# pages in headless Chromium at 1280 px: home and augmentations not blank, pictures shown, the losses page's math rendered,
+# no code block scrolling sideways, no In/Out prompts, nothing fetched from the network (DOCS_CHECK=--all: every page)
+DOCS_CHECK ?=
 docs-check: docs
-	$(PY) tools/docs_check.py
+	$(PY) tools/docs_check.py $(DOCS_CHECK)
 
 test-all: sync
 	$(SCRATCH) OMP_NUM_THREADS=1 $(BIN)/nbdev-test nbs --n-workers $(NWORK) --flags slow --do-print --timing
