@@ -235,7 +235,7 @@ class Checkpoint(Callback):
                         pause=float(os.environ.get('SELF_SUPERVISED_PAUSE_BEFORE_RENAME') or 0))
 
 # %% ../nbs/29_checkpoint.ipynb #50cc7886
-_NOT_COMPARED = ('epochs',)
+_NOT_COMPARED = ('epochs', 'notes')   # more epochs continue a run; notes say why a value was chosen, not what it is
 
 def _diff(old:dict, new:dict, prefix=''):
     "Dotted keys whose values differ between two configurations"

@@ -8,6 +8,7 @@ import contextlib, difflib, inspect, json, sys, traceback, warnings
 from pathlib import Path
 from fastcore.docments import docments
 from .settings import ConfigError, OPTIM_ARGS, SMALL_IMAGE_MAX, merge_args, resolve_transforms, describe_range, parse_args
+from .settings import read_settings, merge_settings
 from .registry import get_method, list_methods
 from .evaluation import embed_folder, evaluate_folder
 from .train import pretrain, export, save_aug_views, RunDiverged, RunInterrupted
@@ -35,6 +36,7 @@ def command_help(name:str, # a subcommand
         dflt = 'required' if d['default'] is inspect.Parameter.empty else repr(d['default'])
         lines.append(f"  {k:<16} {dflt:<12} {d['docment'] or ''}".rstrip())
     if f is pretrain:
+        lines.append(f"  {'config':<16} {'None':<12} a YAML or JSON file of these keys, nested as here (a run's config.json repeats the run); keys given here win")
         spec = get_method(parse_args([a for a in args if a.startswith('method=')]).get('method', 'simclr'))
         docs, t = spec.args.docs, resolve_transforms([spec.transform_args], spec.n_views)
         lines += ['', f"method_args.* of {spec.name} (set one with method_args.<key>=value; another method's: "
@@ -101,7 +103,13 @@ def main(argv:list|None=None) -> int:
     try:
         with (contextlib.nullcontext() if debug else _one_line_warnings()):
             if kj: kw = json.loads(Path(kj[0].split('=', 1)[1]).read_text())
-            else: kw = parse_args(args, [k for k in inspect.signature(f).parameters if k != 'cbs'])
+            else:
+                valid = [k for k in inspect.signature(f).parameters if k != 'cbs']
+                kw = parse_args(args, valid + (['config'] if f is pretrain else []))
+                if 'config' in kw:   # `pretrain config=run.yaml`: the file's settings, the command line's over them
+                    base = read_settings(kw.pop('config'))
+                    parse_args([f'{k}=0' for k in base], valid)   # an unknown key of the file: the command line's error
+                    kw = merge_settings(base, kw)
             missing = [k for k, p in inspect.signature(f).parameters.items() if p.default is inspect.Parameter.empty and k not in kw]
             if missing: raise ConfigError(f"{name} needs {', '.join(f'{k}=...' for k in missing)} (see self-supervised {name} --help).")
             f(**kw)
