@@ -22,20 +22,27 @@ $(STAMP): pyproject.toml constraints.txt
 demo: $(STAMP)
 	$(PY) -m self_supervised.demo
 
+# the onnx extra (`export format=onnx`), installed on first use as the docs extra is: the notebooks and tests that
+# `make test` runs need it, so the default test run covers the ONNX export
+ONNX_STAMP := $(VENV)/.onnx-installed
+$(ONNX_STAMP): $(STAMP) pyproject.toml constraints.txt
+	$(PY) -m pip install -q -c constraints.txt -e '.[dev,onnx]'
+	touch $(ONNX_STAMP)
+
 # notebooks are the source: exporting and cleaning them must change nothing
 sync: $(STAMP)
 	PATH=$(BIN):$$PATH bash tools/check_sync.sh
 
-nbs: $(STAMP)
+nbs: $(ONNX_STAMP)
 	$(SCRATCH) OMP_NUM_THREADS=1 $(BIN)/nbdev-test nbs --n-workers $(NWORK) --do-print --timing
 
-test: sync check-outputs nbs
+test: $(ONNX_STAMP) sync check-outputs nbs
 	$(SCRATCH) $(PY) -m pytest -q tests
 
 # the notebooks are committed executed (they are the docs): `make outputs` runs them (or NBS="nbs/a.ipynb ...") and
 # keeps their outputs; check-outputs fails when a cell's outputs are missing or older than its source
 NBS ?=
-outputs: $(STAMP)
+outputs: $(ONNX_STAMP)
 	$(SCRATCH) OMP_NUM_THREADS=1 $(PY) tools/run_nbs.py -n $(NWORK) $(NBS)
 	$(BIN)/nbdev-clean
 
@@ -58,7 +65,7 @@ DOCS_CHECK ?=
 docs-check: docs
 	$(PY) tools/docs_check.py $(DOCS_CHECK)
 
-test-all: sync
+test-all: $(ONNX_STAMP) sync
 	$(SCRATCH) OMP_NUM_THREADS=1 $(BIN)/nbdev-test nbs --n-workers $(NWORK) --flags slow --do-print --timing
 	$(SCRATCH) $(PY) -m pytest -q -m '' tests
 

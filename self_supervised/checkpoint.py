@@ -15,14 +15,13 @@ from fastai.callback.core import Callback
 from fastai.callback.progress import ProgressCallback
 from fastai.distributed import DistributedDL
 from torch.utils.tensorboard import SummaryWriter
-from .layers import Encoder
 from .settings import ConfigError
-from .runs import RunFolder, load_checkpoint, checkpoint_meta, load_encoder
+from .runs import RunFolder, load_checkpoint, checkpoint_meta
 import self_supervised.distributed as ssd
 
 # %% auto #0
-__all__ = ['deferred_sigint', 'DiskFull', 'write_text_atomic', 'EpochLog', 'rng_states', 'set_rng_states', 'load_opt_state',
-           'save_checkpoint', 'Checkpoint', 'check_out', 'export_backbone']
+__all__ = ['deferred_sigint', 'DiskFull', 'write_text_atomic', 'write_bytes_atomic', 'EpochLog', 'rng_states', 'set_rng_states',
+           'load_opt_state', 'save_checkpoint', 'Checkpoint', 'check_out']
 
 # %% ../nbs/29_checkpoint.ipynb #7eefb168
 @contextlib.contextmanager
@@ -67,6 +66,7 @@ def _atomic_write(path, write, pause:float=0):
         raise
 
 def write_text_atomic(path, text:str): _atomic_write(path, lambda f: f.write(text.encode()))
+def write_bytes_atomic(path, data:bytes): _atomic_write(path, lambda f: f.write(data))
 
 def _csv(rows):
     "CSV of `rows` whose columns are every key of any row, in order (rows of older runs lack the newer columns)"
@@ -266,14 +266,3 @@ def check_out(out:Path, cfg:dict, resume:bool=True, overwrite:bool=False):
     try: return load_checkpoint(ckpt)
     except Exception as e:
         raise ConfigError(f"'{ckpt}' cannot be loaded ({type(e).__name__}: {e}): pass overwrite=True to start again.") from None
-
-# %% ../nbs/29_checkpoint.ipynb #c7da2aca
-def export_backbone(encoder:Encoder, # the encoder to export (e.g. `learn.model.encoder`)
-                    dest, # folder to write `backbone.pth` and `backbone.json` to
-                    **info): # more to write into the JSON (image_size, normalize, ...)
-    "Write `encoder.body.state_dict()` to `dest/backbone.pth`, and how to rebuild the encoder to `dest/backbone.json`"
-    dest = Path(dest); dest.mkdir(parents=True, exist_ok=True)
-    cfg = dict(encoder.config, num_features=encoder.num_features, **info)
-    save_checkpoint({k: v.detach().cpu() for k, v in encoder.body.state_dict().items()}, dest/'backbone.pth')
-    write_text_atomic(dest/'backbone.json', json.dumps(cfg, indent=2) + '\n')
-    return dest/'backbone.pth'

@@ -18,13 +18,14 @@ from .layers import create_encoder, Encoder
 from .settings import ConfigError, view_size, expand_views
 from .registry import get_method
 from .config import resolve_config, opt_func, lr_schedule, method_aug_pipelines
-from .runs import RunFolder, weights_file, read_weights, checkpoint_meta, load_body, load_encoder
+from .runs import RunFolder, EXPORTS, weights_file, read_weights, checkpoint_meta, load_body, load_encoder
 from .augmentations import show_augs
 from .files import (find_images, check_readable, image_dls, load_image, SkipUnreadable, default_device, default_workers,
                                    check_decode)
 from .vision.core import MultiViewMethod, MomentumModel, exported_encoder, exported_name
 from .vision.simclr import SIMCLR_SMALL_PRESET
 from .checkpoint import *
+from .export import export_backbone
 
 # %% auto #0
 __all__ = ['SMALL_IMAGE_PRESET', 'TrainOnly', 'TensorBoardLog', 'export', 'run_logger', 'run_lock', 'RunDiverged',
@@ -44,19 +45,23 @@ class TensorBoardLog(TensorBoardCallback):
         if self.learn.yb: super().after_batch()  # the method sets `yb`; a skipped batch has none
 
 # %% ../nbs/30_train.ipynb #7ac54de5
-def export(checkpoint, # a `last.pth`, a run folder, or a state_dict file
-           out=None, # folder for `backbone.pth`/`.json`; default: the run's `exported_models/`
+def export(checkpoint, # a `last.pth`, a run folder, an exported `backbone.pth`, or a state_dict file
+           out=None, # folder to write to; default: the run's `exported_models/`
            model:str|None=None, # architecture, for checkpoints that do not record it
-           model_args:dict|None=None): # `create_encoder` arguments for such checkpoints (n_in, small_input, ...)
-    "Export the encoder of `checkpoint` as `backbone.pth` + `backbone.json`; returns the `.pth` path"
+           model_args:dict|None=None, # `create_encoder` arguments for such checkpoints (n_in, small_input, ...)
+           format:str='timm'): # 'timm': backbone.pth (timm's own model loads it); 'torchvision': backbone_torchvision.pth (model=torchvision/<name>); 'onnx': backbone.onnx (needs the onnx extra)
+    "Export the encoder of `checkpoint` for timm (`backbone.pth` + `backbone.json`), torchvision or ONNX, and say what it wrote; returns the weights' path"
+    if format not in EXPORTS: raise ConfigError(f"format must be one of {', '.join(map(repr, EXPORTS))}, not {format!r}.")
     p = weights_file(checkpoint, ('last',))
     if p is None: raise ConfigError(f"No checkpoint at '{checkpoint}': pass a last.pth, a run folder or a state_dict file.")
     enc, info = load_encoder(p, model, model_args)
     run = RunFolder.of(p)
     out = Path(out) if out else run.exports if run else p.parent
-    info = {k: v for k, v in info.items() if k in ('image_size', 'normalize', 'method')}
-    path = export_backbone(enc, out, **info)
-    print(f"Exported the {enc.config['arch']} encoder of {p} ({enc.num_features} features) to {path} and {path.with_suffix('.json').name}")
+    path = export_backbone(enc, out, format, info.get('image_size'), info.get('normalize'), **{k: info[k] for k in ('method',) if k in info})
+    c = json.loads((out/EXPORTS[format][1]).read_text())
+    print(f"Exported the {enc.config['arch']} encoder of {p} ({enc.num_features} features) to {path} and {EXPORTS[format][1]}"
+          + (f" (onnxruntime's features within {c['onnx']['max_difference']:.1e} of PyTorch's)" if format == 'onnx' else ''))
+    if format == 'timm' and c.get('timm') is None: print(f"note: {c['timm_note']}: load it with self_supervised.runs.load_encoder, or export format=onnx.")
     return path
 
 # %% ../nbs/30_train.ipynb #b55f9e04

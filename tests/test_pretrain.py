@@ -173,7 +173,8 @@ def test_distillation_resumes_exactly_and_checks_its_teacher(tmp_path, digits, c
     """A distillation run stopped after epoch 1 and resumed by the same command (the teacher reloaded from the file config.json
     records) ends as the uninterrupted run; no checkpoint holds the teacher; a changed teacher file or none is a one-line error"""
     from fastai.callback.core import Callback, CancelFitException
-    from self_supervised.checkpoint import Checkpoint, export_backbone
+    from self_supervised.checkpoint import Checkpoint
+    from self_supervised.export import export_backbone
     from self_supervised.layers import create_encoder
     from self_supervised.vision.distillation import file_sha256
     class StopAfterFirstEpoch(Callback):
