@@ -55,6 +55,7 @@ def _timm_recipe(ref:Encoder, # the encoder (`_reference`)
     "`(timm.create_model keywords, None)` when timm's own model, with the stem change, computes `ref`'s features; else `(None, why not)`"
     c = ref.config
     arch = c.get('arch')
+    if str(arch).startswith('module:'): return None, f"{arch.removeprefix('module:')} is a model of yours: load it with load_encoder(path, model={arch.rsplit('.', 1)[-1]}())"
     if not ref.is_timm or not isinstance(arch, str) or arch.startswith('torchvision/'): return None, f"{arch!r} is not a timm model"
     pool = ref.body.global_pool if ref.pool is None else c['pool_type']  # transformers pool their tokens themselves
     kw = dict(model_name=arch.removeprefix('timm/'), num_classes=0, in_chans=c['n_in'], global_pool=pool, **c.get('kwargs', {}))

@@ -17,7 +17,7 @@ from fastai.vision.learner import create_head, has_pool_type
 
 # %% auto #0
 __all__ = ['PoolingType', 'Encoder', 'first_conv', 'adapt_first_conv', 'set_stem', 'small_input_stem', 'create_encoder',
-           'set_grad_checkpointing', 'create_mlp_module', 'create_cls_module']
+           'module_arch', 'module_encoder', 'set_grad_checkpointing', 'create_mlp_module', 'create_cls_module']
 
 # %% ../nbs/01_layers.ipynb #1b8d519e
 class PoolingType:
@@ -193,6 +193,41 @@ def create_encoder(arch, # a timm model name, an xresnet name (`xresnet18`, `xse
     enc = Encoder(body, pool, nf, config, stem)
     if checkpoint: set_grad_checkpointing(enc)
     return enc
+
+# %% ../nbs/01_layers.ipynb #785b976b
+def _in_channels(module:nn.Module) -> int|None:
+    conv = next((m for m in module.modules() if isinstance(m, nn.Conv2d)), None)
+    return conv.in_channels if conv is not None else None
+
+def module_arch(module:nn.Module) -> str:
+    "The name a model of yours is recorded under: `module:<its module>.<its class>`"
+    return f"module:{type(module).__module__}.{type(module).__qualname__}"
+
+def module_encoder(module:nn.Module, # a model of yours: images `(B, C, H, W)` -> features `(B, D)` or feature maps `(B, D, h, w)`
+                   n_in:int|None=None, # its input channels; None: its first conv's, else 3
+                   size:int=64, # the side of the images it will see (one forward pass at this size finds what it returns)
+                   pool_type:str=PoolingType.CatAvgMax): # pooling of feature maps, as `create_encoder`'s
+    "An `Encoder` around a model of yours, which trains and exports as any encoder (the model itself is its body, trained in place)"
+    n_in = n_in or _in_channels(module) or 3
+    was = module.training
+    module.eval()
+    try:
+        with torch.no_grad(): out = module(torch.zeros(2, n_in, size, size, device=next(module.parameters(), torch.zeros(())).device))
+    finally: module.train(was)
+    name = module_arch(module)
+    if getattr(module, 'num_classes', 0) and hasattr(module, 'reset_classifier'):
+        raise ValueError(f"{type(module).__name__} ends in a classifier of {module.num_classes} classes: create it with num_classes=0 "
+                         "(timm.create_model(name, num_classes=0)) or call its reset_classifier(0), so that it returns features.")
+    if not isinstance(out, torch.Tensor):
+        raise ValueError(f"{type(module).__name__} returns a {type(out).__name__}: it must map images (B, C, H, W) to features (B, D) or feature maps (B, D, h, w); "
+                         "wrap it in a module that returns one tensor (e.g. the last feature map).")
+    if out.dim() not in (2, 4) or len(out) != 2:
+        raise ValueError(f"{type(module).__name__} returns a tensor of shape {tuple(out.shape)} for 2 images of {n_in}x{size}x{size}: it must map them to features (2, D) or feature maps (2, D, h, w).")
+    if out.dim() == 2: pool, nf = None, out.shape[1]
+    else:
+        pool = SelectAdaptivePool2d(pool_type=pool_type, flatten=True)
+        nf = out.shape[1] * pool.feat_mult()
+    return Encoder(module, pool, nf, dict(arch=name, n_in=n_in, pool_type=pool_type if pool is not None else None, small_input=False, kwargs={}, probe_size=size))
 
 # %% ../nbs/01_layers.ipynb #950161c9
 _bn_types = (nn.modules.batchnorm._BatchNorm,)

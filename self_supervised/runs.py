@@ -9,7 +9,7 @@ from pathlib import Path
 import torch, torch.nn as nn
 import timm
 from timm.layers import SelectAdaptivePool2d
-from .layers import create_encoder, Encoder, set_stem
+from .layers import create_encoder, Encoder, set_stem, module_arch, module_encoder
 from .settings import ConfigError
 
 # %% auto #0
@@ -96,19 +96,26 @@ def torchvision_keys(sd:dict, children:list, to_torchvision:bool=True) -> dict:
     "The state_dict `sd` with every key renamed by `torchvision_name`"
     return {torchvision_name(k, children, to_torchvision): v for k, v in sd.items()}
 
-def encoder_from_config(c:dict) -> Encoder:
-    "A new encoder built by `create_encoder` from `c`: an `Encoder.config`, `backbone.json` or a checkpoint's `meta['encoder']`"
+def encoder_from_config(c:dict, # an `Encoder.config`, `backbone.json` or a checkpoint's `meta['encoder']`
+                        module:nn.Module|None=None) -> Encoder: # a model of yours to wrap (`module_encoder`), for `c` of a `module:` architecture
+    "A new encoder built from `c`: by `create_encoder`, or around `module` when `c` records a model of yours"
+    if module is not None or str(c['arch']).startswith('module:'):
+        if module is None:
+            raise ConfigError(f"{c['arch']!r} is a model of yours, which a name cannot rebuild: pass a new one, "
+                              f"e.g. load_encoder(path, model={c['arch'].rsplit('.', 1)[-1]}()).")
+        return module_encoder(module, c['n_in'], c.get('probe_size', 64), c.get('pool_type') or 'catavgmax')
     return create_encoder(c['arch'], n_in=c['n_in'], pool_type=c['pool_type'], small_input=c.get('small_input', False),
                           **c.get('kwargs', {}))
 
 def load_encoder(path, # a `backbone.pth`, a `last.pth`, a run folder, or a state_dict file
-                 model:str|None=None, # the architecture, for a file that does not record it
+                 model:str|nn.Module|None=None, # the architecture, for a file that does not record it; a model of yours (an instance) to load the weights into
                  model_args:dict|None=None, # `create_encoder` arguments for such a file (n_in, pool_type, small_input, kwargs)
                  prefer:tuple=('backbone', 'last')) -> tuple: # in a folder, the files to look for, in order
     "`(encoder, info)`: the encoder whose weights `path` holds, rebuilt as it was trained; `info`: arch, n_in, ..., image_size, normalize, file"
     p = weights_file(path, prefer)
     if p is None: raise ConfigError(f"No weights at '{path}': pass a backbone.pth, a last.pth or a run folder.")
-    j = p.with_suffix('.json')
+    j, module = p.with_suffix('.json'), model if isinstance(model, nn.Module) else None
+    if module is not None: model = None   # what the file records (channels, pooling) still applies
     if j.exists() and model is None:   # an exported backbone and how to rebuild it
         c = json.loads(j.read_text())
         sd, meta = read_weights(p), dict(encoder=c)
@@ -117,9 +124,11 @@ def load_encoder(path, # a `backbone.pth`, a `last.pth`, a run folder, or a stat
         sd = read_weights(p); meta = checkpoint_meta(sd)
         c = meta.get('encoder')
         if c is None:
-            if model is None: raise ConfigError(f"'{p}' does not record its architecture: pass model=<name> (and model_args such as n_in).")
-            c = dict(arch=model, **dict(dict(n_in=3, pool_type='catavgmax', small_input=False, kwargs={}), **(model_args or {})))
-    enc = encoder_from_config(c)
+            if model is None and module is None:
+                raise ConfigError(f"'{p}' does not record its architecture: pass model=<name> (and model_args such as n_in), or your model (an instance).")
+            c = dict(arch=model or module_arch(module), **dict(dict(n_in=None if module is not None else 3, pool_type='catavgmax', small_input=False, kwargs={}), **(model_args or {})))
+    enc = encoder_from_config(c, module)
+    c = dict(c, n_in=enc.config['n_in'])   # a model of yours: its own channels when the file does not say
     try: load_body(enc.body, sd, meta.get('backbone', 'encoder'))
     except RuntimeError as e:
         why = ' '.join(l.strip() for l in str(e).splitlines()[:2])[:300]

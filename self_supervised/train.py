@@ -14,7 +14,7 @@ from fastai.callback.schedule import ParamScheduler
 from fastai.callback.progress import ProgressCallback
 from fastai.callback.tensorboard import TensorBoardCallback
 from importlib.metadata import version
-from .layers import create_encoder, Encoder
+from .layers import create_encoder, Encoder, module_arch, module_encoder, _in_channels
 from .settings import ConfigError, view_size, expand_views
 from .registry import get_method
 from .config import resolve_config, opt_func, lr_schedule, method_aug_pipelines
@@ -29,7 +29,7 @@ from .export import export_backbone
 
 # %% auto #0
 __all__ = ['SMALL_IMAGE_PRESET', 'TrainOnly', 'TensorBoardLog', 'export', 'run_logger', 'run_lock', 'RunDiverged',
-           'RunInterrupted', 'saved_epoch', 'clear_run', 'stops_cleanly', 'build_encoder', 'build_model',
+           'RunInterrupted', 'saved_epoch', 'clear_run', 'stops_cleanly', 'model_of', 'build_encoder', 'build_model',
            'check_view_sizes', 'method_learner', 'init_weights', 'init_heads', 'pretrain', 'save_aug_views']
 
 # %% ../nbs/30_train.ipynb #fb24ec44
@@ -204,9 +204,23 @@ def _check_ranks_agree(start:int, n_images:int, out:Path):
 
 def _loss_set_by_callback(*args): raise RuntimeError("The method's callback sets the loss: it is missing from this Learner.")
 
-def build_encoder(cfg:dict) -> Encoder:
-    "The encoder of a resolved configuration; an unknown model name is a `ConfigError`"
+def model_of(model, # a model name, or a model of yours (an `nn.Module`: images -> features or feature maps)
+             model_args:dict|None=None) -> tuple: # as for `pretrain`
+    "`(name, model_args, module)`: a model of yours goes by `module_arch`'s name, its channels its first conv's unless `model_args` say"
+    if not isinstance(model, nn.Module): return model, model_args, None
+    n_in = (model_args or {}).get('n_in') or _in_channels(model)
+    return module_arch(model), dict(model_args or {}, **({'n_in': n_in} if n_in else {})), model
+
+def build_encoder(cfg:dict, # a resolved configuration
+                  module:nn.Module|None=None) -> Encoder: # a model of yours (`model_of`), for `cfg` of a `module:` model
+    "The encoder of a resolved configuration; an unknown model name, or a model of yours that does not fit, is a `ConfigError`"
     margs = dict(cfg['model_args'])
+    if module is not None:
+        try: return module_encoder(module, margs['n_in'], cfg['size'], margs['pool_type'])
+        except ValueError as e: raise ConfigError(str(e).splitlines()[0]) from None
+        except RuntimeError as e:
+            raise ConfigError(f"{type(module).__name__} cannot take images of {margs['n_in']}x{cfg['size']}x{cfg['size']} "
+                              f"({str(e).splitlines()[0]}): pass model_args.n_in or a size it takes.") from None
     try: return create_encoder(cfg['model'], **margs)
     except (ValueError, TypeError) as e:
         why = str(e).splitlines()[0]
@@ -310,7 +324,7 @@ def _launch(kwargs:dict, devices:int, log_out:Path):
 # %% ../nbs/30_train.ipynb #1bae342d
 def pretrain(out, # folder of the run: config, logs, checkpoints, exported backbone
              data=None, # folder of images (searched recursively) or list of image files; None: the demo digits
-             model:str='resnet18', # timm name (`resnet50`, `timm/resnet50`), xresnet name, or `torchvision/resnet18`
+             model:str|nn.Module='resnet18', # timm name (`resnet50`, `timm/resnet50`), xresnet name, `torchvision/resnet18`, or a model of yours (an `nn.Module`, trained in place)
              method:str='simclr', # self-supervised method: a registered name (`self_supervised.registry.list_methods()`)
              epochs:int=100, # epochs to train in all (a resumed run continues to this)
              batch_size:int|None=None, # global batch size (split over `devices`); None: 256, or the small-image preset's
@@ -335,6 +349,10 @@ def pretrain(out, # folder of the run: config, logs, checkpoints, exported backb
     out = Path(out).expanduser()
     run = RunFolder(out)
     ws, rk, local = _dist_env()
+    model, model_args, module = model_of(model, model_args)
+    if module is not None and (devices or 1) > 1 and ws == 1:
+        raise ConfigError("devices > 1 relaunches the run under torchrun, which cannot carry a model object: run your script under "
+                          f"torchrun --nproc_per_node={devices} (with devices=None) instead.")
     if devices is not None and (not isinstance(devices, int) or devices < 1): raise ConfigError(f"devices must be a positive integer, not {devices!r}.")
     for k, v in dict(resume=resume, overwrite=overwrite, progress=progress).items():
         if not (isinstance(v, bool) or (k == 'progress' and v is None)): raise ConfigError(f"{k} must be True or False, not {v!r}.")
@@ -346,7 +364,7 @@ def pretrain(out, # folder of the run: config, logs, checkpoints, exported backb
     cfg = resolve_config(files, data, model, method, epochs, batch_size, size, lr, method_args, transform_args,
                          optim_args, model_args, precision, seed, init_from)
     set_seed(seed + rk)  # the encoder's initial weights
-    encoder = build_encoder(cfg)
+    encoder = build_encoder(cfg, module)
     check_view_sizes(encoder, cfg)
     state = check_out(out, cfg, resume, overwrite)
     init = init_weights(encoder, init_from, method) if init_from and not state else None
@@ -415,7 +433,7 @@ def save_aug_views(data=None, # folder of images or list of files; None: the dem
                    out='views.png', # PNG file to write
                    n:int=8, # number of images (rows)
                    method:str='simclr', # the method whose views to show
-                   model:str='resnet18', # the encoder, as for `pretrain` (a transformer's patch size rounds the views' sides)
+                   model:str|nn.Module='resnet18', # the encoder, as for `pretrain` (a transformer's patch size rounds the views' sides)
                    size:int|None=None, # image side, as for `pretrain`
                    model_args:dict|None=None, # as for `pretrain` (n_in)
                    transform_args:dict|None=None, # as for `pretrain`
@@ -424,6 +442,7 @@ def save_aug_views(data=None, # folder of images or list of files; None: the dem
     "Write a PNG grid of `n` images of `data` with the views `method` makes of them (columns: image, view 1, view 2, ...)"
     files = check_readable(find_images(data), data)
     if len(files) < 2: raise ConfigError(f"show-augs needs at least 2 images, '{data}' has {len(files)}.")
+    model, model_args, module = model_of(model, model_args)
     cfg = resolve_config(files, data, model=model, method=method, batch_size=2, size=size, method_args=method_args,
                          transform_args=transform_args, model_args=model_args)
     n_in, size = cfg['model_args']['n_in'], cfg['size']
@@ -434,7 +453,7 @@ def save_aug_views(data=None, # folder of images or list of files; None: the dem
         if len(ims) == n: break
     import matplotlib.pyplot as plt
     torch.manual_seed(seed)
-    axs = show_augs(method_aug_pipelines(cfg, build_encoder(cfg).patch_size), torch.stack(ims), n=len(ims))
+    axs = show_augs(method_aug_pipelines(cfg, build_encoder(cfg, module).patch_size), torch.stack(ims), n=len(ims))
     fig = axs[0, 0].figure
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=80, bbox_inches='tight'); plt.close(fig)
