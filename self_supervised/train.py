@@ -159,7 +159,8 @@ def clear_run(out:Path):
 @contextlib.contextmanager
 def stops_cleanly(out:Path, # the run folder
                   epochs:int, # the run's epochs
-                  learn=None): # its Learner, to say in which epoch it stopped
+                  learn=None, # its Learner, to say in which epoch it stopped
+                  restart:str='init_from'): # the argument that starts a new run from a checkpoint's weights (`finetune`: checkpoint)
     "Turn a loss or weights that are not finite into `RunDiverged`, Ctrl-C into `RunInterrupted`, a full disk into `DiskFull`, each saying how to go on"
     ck = RunFolder(out).last
     try: yield
@@ -176,7 +177,7 @@ def stops_cleanly(out:Path, # the run folder
     except FloatingPointError as e:
         k = saved_epoch(out)
         raise RunDiverged(f"{e} " + (f"The checkpoint of epoch {k} is kept: to go on from its weights with other settings "
-                                      f"(e.g. a lower lr), start a new run with init_from={ck} and another out." if k else
+                                      f"(e.g. a lower lr), start a new run with {restart}={ck} and another out." if k else
                                       "No epoch ended: run again with a lower lr.")) from e
 
 # %% ../nbs/30_train.ipynb #89c5f2b0

@@ -52,7 +52,7 @@ def test_help_lists_keys_with_defaults(name):
     assert rc == 0 and o.startswith(f'usage: self-supervised {name}')
     keys = {'pretrain': ['out', 'data', 'epochs', 'method_args.temp', 'transform_args.color_jitter.prob', 'optim_args.warmup_epochs'],
             'embed': ['data', 'checkpoint', 'out'], 'export': ['checkpoint', 'out'], 'evaluate': ['data', 'checkpoint', 'linear'],
-            'show-augs': ['data', 'out', 'n']}[name]
+            'show-augs': ['data', 'out', 'n'], 'finetune': ['data', 'checkpoint', 'out', 'epochs', 'init', 'valid_pct']}[name]
     for k in keys: assert f'\n  {k} ' in o, (k, o)
     if name == 'pretrain': assert "  epochs           100" in o and 'small-image preset' in o
 
