@@ -99,8 +99,9 @@ class EpochLog(Callback):
                  path=None, # `metrics.csv` to (re)write after every epoch (rank 0); None: none
                  log=None, # a `logging.Logger` for the epoch lines; None: print them
                  rows=None, # rows of the epochs trained before (from a checkpoint)
-                 table:bool=False): # let the Recorder print its table (with progress bars)
-        store_attr('path,log,table'); self.rows, self.trained = list(rows or []), False
+                 table:bool=False, # let the Recorder print its table (with progress bars)
+                 gpu_decode:bool=True): # the run can decode JPEGs on the GPU (`pretrain`'s decode='gpu'): the slow-data warning says so
+        store_attr('path,log,table,gpu_decode'); self.rows, self.trained = list(rows or []), False
     def before_fit(self):
         self.old_logger, self.learn.logger = self.learn.logger, self._table
         self.run_wait, self.run_secs, self.run_waits, self.warned = 0., 0., 0, False
@@ -122,7 +123,7 @@ class EpochLog(Callback):
             torch.distributed.all_reduce(stats); stats /= ssd.world_size()
         loss, wait = stats.tolist()
         skip = getattr(self.learn, 'skip_unreadable', None)
-        row = dict(epoch=self.epoch + 1, train_loss=round(loss, 6), lr=float(f"{self.opt.hypers[-1]['lr']:.6g}"),
+        row = dict(epoch=self.epoch + 1, train_loss=round(loss, 6), **self._recorded(), lr=float(f"{self.opt.hypers[-1]['lr']:.6g}"),
                    seconds=round(secs, 2), data_wait=round(wait, 3), unreadable=len(skip.skipped) if skip else 0)
         self.rows = [r for r in self.rows if r['epoch'] < row['epoch']] + [row]
         self.run_wait, self.run_secs, self.run_waits = self.run_wait + wait * secs, self.run_secs + secs, self.run_waits + self.waits
@@ -130,7 +131,8 @@ class EpochLog(Callback):
         if self.path: write_text_atomic(self.path, _csv(self.rows))
         for tb in self.learn.cbs.filter(lambda c: isinstance(getattr(c, 'writer', None), SummaryWriter)):  # fastai's TensorBoard callbacks
             tb.writer.add_scalar('data_wait', row['data_wait'], self.train_iter)
-        line = (f"epoch {row['epoch']}/{self.n_epoch}  train_loss {row['train_loss']:.4f}  lr {row['lr']:.2e}  "
+        line = (f"epoch {row['epoch']}/{self.n_epoch}  train_loss {row['train_loss']:.4f}  " +
+                ''.join(f"{k} {v:.4f}  " for k, v in self._recorded().items()) + f"lr {row['lr']:.2e}  "
                 f"{row['seconds']:.1f}s  data_wait {row['data_wait']:.2f}" + (f"  unreadable files {row['unreadable']}" if row['unreadable'] else ''))
         self._say(line, console=not self.table)
         if not self.warned and self.run_waits >= 8 and self.run_wait > self.slow_data * self.run_secs:
@@ -138,7 +140,13 @@ class EpochLog(Callback):
             self._say(f"Training waited for batches {self.run_wait / self.run_secs:.0%} of the time (data_wait above "
                       f"{self.slow_data}): decoding images is the bottleneck. Give it more workers (num_workers, now "
                       f"{_workers(self.dls.train)}), store the images smaller (about 1.5x the training size on the short "
-                      "side), or decode JPEGs on the GPU (decode='gpu').", warn=True)
+                      "side)" + (", or decode JPEGs on the GPU (decode='gpu')." if self.gpu_decode else "."), warn=True)
+    def _recorded(self) -> dict:
+        "What the Recorder measured on the validation set this epoch (`valid_loss`, metrics such as `accuracy`); `{}` without one"
+        rec = getattr(self.learn, 'recorder', None)
+        if rec is None or not getattr(rec, 'log', None): return {}
+        return {n: round(float(v), 6) for n, v in zip(rec.metric_names, rec.log)
+                if n not in ('epoch', 'train_loss', 'time') and isinstance(v, (int, float, np.floating, torch.Tensor)) and not math.isnan(float(v))}
     def _say(self, msg, console=True, warn=False):
         if self.log: (self.log.warning if warn else self.log.info)(msg, extra=dict(console=console))
         else: print(msg)
@@ -182,9 +190,11 @@ def set_rng_states(d:dict, dl=None):
     if 'dataloader' in d and dl is not None: _set_pyrandom_state(dl.rng, d['dataloader'])
 
 # %% ../nbs/29_checkpoint.ipynb #e0f577cf
+def _plain_number(v): return v.item() if isinstance(v, np.generic) else v  # a one-cycle schedule sets NumPy scalars, which `weights_only` refuses
+
 def _opt_state(opt):
     sd = opt.state_dict()
-    return dict(state=[dict(o) for o in sd['state']], hypers=[dict(o) for o in sd['hypers']])
+    return dict(state=[dict(o) for o in sd['state']], hypers=[{k: _plain_number(v) for k, v in o.items()} for o in sd['hypers']])
 
 def load_opt_state(opt, sd:dict, device=None):
     "Load into fastai optimizer `opt` the state saved in a checkpoint's `opt` (moved to `device`)"

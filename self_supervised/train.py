@@ -164,7 +164,8 @@ def clear_run(out:Path):
 @contextlib.contextmanager
 def stops_cleanly(out:Path, # the run folder
                   epochs:int, # the run's epochs
-                  learn=None): # its Learner, to say in which epoch it stopped
+                  learn=None, # its Learner, to say in which epoch it stopped
+                  restart:str='init_from'): # the argument that starts a new run from a checkpoint's weights (`finetune`: checkpoint)
     "Turn a loss or weights that are not finite into `RunDiverged`, Ctrl-C into `RunInterrupted`, a full disk into `DiskFull`, each saying how to go on"
     ck = RunFolder(out).last
     try: yield
@@ -181,7 +182,7 @@ def stops_cleanly(out:Path, # the run folder
     except FloatingPointError as e:
         k = saved_epoch(out)
         raise RunDiverged(f"{e} " + (f"The checkpoint of epoch {k} is kept: to go on from its weights with other settings "
-                                      f"(e.g. a lower lr), start a new run with init_from={ck} and another out." if k else
+                                      f"(e.g. a lower lr), start a new run with {restart}={ck} and another out." if k else
                                       "No epoch ended: run again with a lower lr.")) from e
 
 # %% ../nbs/30_train.ipynb #89c5f2b0
@@ -425,7 +426,7 @@ def pretrain(out, # folder of the run: config, logs, checkpoints, exported backb
             path = export_backbone(exported_encoder(learn.model), run.exports, **export_info)
             done = elog.rows[-1]['epoch'] if elog.rows else start
             log.info((f"Done: {done} epoch{'s' * (done != 1)}." if done >= epochs else f"Stopped after epoch {done}/{epochs}: rerun to resume.")
-                     + f" Backbone exported to {path}")
+                     + f" Backbone exported to {path}" + (f": a model of yours, which loads into a new instance: load_encoder('{out}', model={type(module).__name__}())" if module is not None else ''))
         return run.backbone
 
 # %% ../nbs/30_train.ipynb #9c97481f

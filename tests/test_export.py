@@ -8,6 +8,7 @@ import pytest, torch, torch.nn as nn
 from PIL import Image
 from sklearn.datasets import load_sample_images
 from self_supervised.cli import main
+from _helpers import digit_folders
 from self_supervised.data import mnist_arrays, mnist_split
 from self_supervised.layers import create_encoder
 from self_supervised.runs import timm_model, torchvision_model
@@ -33,12 +34,7 @@ def on_cpu():
 @pytest.fixture(scope='module')
 def digits(tmp_path_factory):
     "64 real demo digits (28 px, gray), in class folders"
-    d = tmp_path_factory.mktemp('digits')
-    X, y = mnist_arrays()
-    for i in mnist_split()[0][:64]:
-        (d/str(y[i])).mkdir(exist_ok=True)
-        Image.fromarray(X[i]).save(d/str(y[i])/f'{i:04d}.png')
-    return d
+    return digit_folders(tmp_path_factory.mktemp('digits'), 64)
 
 @pytest.fixture(scope='module')
 def photos(tmp_path_factory):

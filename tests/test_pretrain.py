@@ -12,18 +12,14 @@ from self_supervised.data import mnist_arrays, mnist_split
 from self_supervised.train import ConfigError, SMALL_IMAGE_PRESET
 from self_supervised.runs import load_checkpoint
 from self_supervised.cli import main
+from _helpers import digit_folders, saved_epoch, kill_after_first_checkpoint
 
 FAST = dict(model='test_resnet', size=16, batch_size=32, num_workers=0, progress=False)
 
 @pytest.fixture(scope='module')
 def digits(tmp_path_factory):
     "128 real MNIST digits (all classes) as PNGs in class folders"
-    d = tmp_path_factory.mktemp('digits')
-    X, y = mnist_arrays()
-    for i in mnist_split()[0][:128]:
-        (d/str(y[i])).mkdir(exist_ok=True)
-        Image.fromarray(X[i]).save(d/str(y[i])/f'{i:04d}.png')
-    return d
+    return digit_folders(tmp_path_factory.mktemp('digits'), 128)
 
 def _args(out, data, epochs, *extra):
     "The arguments of `self-supervised pretrain` for a tiny run"
@@ -40,9 +36,6 @@ def _run(cmd, env=None, timeout=300):
     assert r.returncode == 0, f"{' '.join(map(str, cmd))} failed:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}"
     return r
 
-def _epoch(ckpt):
-    try: return load_checkpoint(ckpt)['epoch']
-    except Exception: return None  # not there yet
 
 def _metrics(out): return list(csv.DictReader(open(out/'metrics.csv')))
 
@@ -135,17 +128,9 @@ def test_sigkill_during_training_resumes_exactly(tmp_path, digits, method):
     ref, run, m = tmp_path/'ref', tmp_path/'run', f'method={method}'
     _main(ref, digits, 3, m)                                      # uninterrupted
     # a second's pause before each checkpoint's rename: epochs of a fraction of a second cannot finish before the kill lands
-    p = subprocess.Popen(_cli(run, digits, 3, m), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                         env={**os.environ, 'SELF_SUPERVISED_PAUSE_BEFORE_RENAME': '1'})
-    ckpt, t0 = run/'checkpoints'/'last.pth', time.time()
-    try:
-        while _epoch(ckpt) is None:
-            assert p.poll() is None, 'the run ended before its first checkpoint'
-            assert time.time() - t0 < 240, 'no checkpoint after 240s'
-            time.sleep(0.01)
-        p.send_signal(signal.SIGKILL)                             # during epoch 2
-    finally: p.wait()
-    k = _epoch(ckpt)
+    ckpt = run/'checkpoints'/'last.pth'
+    p = kill_after_first_checkpoint(_cli(run, digits, 3, m), ckpt)   # during epoch 2
+    k = saved_epoch(ckpt)
     assert k == 1, f'killed too late: checkpoint of epoch {k}'
     assert (run/'.lock').exists()                                 # left by the killed process, whose flock went with it
     _main(run, digits, 3, m)                                      # the same command again
@@ -179,7 +164,7 @@ def test_distillation_resumes_exactly_and_checks_its_teacher(tmp_path, digits, c
     from self_supervised.vision.distillation import file_sha256
     class StopAfterFirstEpoch(Callback):
         order = Checkpoint.order + 1
-        def after_epoch(self): raise CancelFitException()
+        def aftersaved_epoch(self): raise CancelFitException()
     torch.manual_seed(0)   # a teacher of random weights (what is resumed does not depend on what it knows), of 96 features: a linear head
     bb = export_backbone(create_encoder('test_resnet', n_in=1, small_input=2, pool_type='avg'), tmp_path/'teacher'/'exported_models',
                          image_size=16, normalize=None)
@@ -187,7 +172,7 @@ def test_distillation_resumes_exactly_and_checks_its_teacher(tmp_path, digits, c
     _main(ref, digits, 3, *m)                                     # uninterrupted
     pretrain(run, data=digits, epochs=3, method='distillation', method_args=dict(teacher=str(tmp_path/'teacher')), **FAST,
              cbs=[StopAfterFirstEpoch()])
-    assert _epoch(run/'checkpoints'/'last.pth') == 1
+    assert saved_epoch(run/'checkpoints'/'last.pth') == 1
     _main(run, digits, 3, *m)                                     # the same command resumes
     assert 'Resuming at epoch 2/3' in (run/'train.log').read_text()
     cfg = json.loads((run/'config.json').read_text())['method_args']
@@ -207,7 +192,7 @@ def test_distillation_resumes_exactly_and_checks_its_teacher(tmp_path, digits, c
     torch.save({k: v + 1 if v.is_floating_point() else v for k, v in sd.items()}, bb)   # the teacher changes
     with pytest.raises(ConfigError, match=r"depends on changed since it started \(method_args\.teacher_sha256 .*put the original file back") as e:
         pretrain(run, data=digits, epochs=4, method='distillation', method_args=dict(teacher=str(tmp_path/'teacher')), **FAST)
-    assert '\n' not in str(e.value) and _epoch(run/'checkpoints'/'last.pth') == 3
+    assert '\n' not in str(e.value) and saved_epoch(run/'checkpoints'/'last.pth') == 3
     assert main(_args(tmp_path/'none', digits, 1, 'method=distillation')) == 2   # no teacher
     err = capsys.readouterr().err
     assert err.startswith('error: method_args: distillation needs a teacher: pass method_args.teacher=') and err.count('\n') == 1, err
@@ -246,7 +231,7 @@ def test_second_run_refused_and_ctrl_c(tmp_path, digits, capsys):
                          preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     t0 = time.time()
     try:
-        while _epoch(ckpt) is None:                               # training, past its first checkpoint
+        while saved_epoch(ckpt) is None:                               # training, past its first checkpoint
             assert p.poll() is None and time.time() - t0 < 240, 'no checkpoint'
             time.sleep(0.01)
         assert main(_args(run, digits, 1000)) == 2                # the second run: this process
@@ -257,14 +242,14 @@ def test_second_run_refused_and_ctrl_c(tmp_path, digits, capsys):
         o, e = p.communicate(timeout=120)
     finally:
         if p.poll() is None: p.kill(); p.wait()
-    k = _epoch(ckpt)
+    k = saved_epoch(ckpt)
     assert p.returncode == 130, (o, e)
     assert re.fullmatch(rf"Interrupted in epoch \d+/1000: rerun the same command to resume from the checkpoint of epoch {k} "
                         rf"\('{re.escape(str(ckpt))}'\)\.\n", e), e
     assert 'Traceback' not in o + e and len((o + e).splitlines()) <= 10, o + e
     assert not list(run.rglob('*.tmp')) and not (run/'exported_models').exists() and not (run/'.lock').exists()
     _main(run, digits, k + 1)                                     # the same command (epochs are not compared) resumes
-    assert f'Resuming at epoch {k + 1}/{k + 1}' in (run/'train.log').read_text() and _epoch(ckpt) == k + 1
+    assert f'Resuming at epoch {k + 1}/{k + 1}' in (run/'train.log').read_text() and saved_epoch(ckpt) == k + 1
 
 def test_checkpoint_loads_weights_only(tmp_path, digits):
     out = tmp_path/'run'
@@ -315,7 +300,7 @@ def test_full_disk_is_named_and_the_run_resumes(tmp_path, digits):
         if not mounted:   # no permission to mount: the second checkpoint's temporary file is a link to /dev/full, which refuses every write (ENOSPC)
             class _FullAfterFirst(__import__('fastai.callback.core', fromlist=['Callback']).Callback):
                 order = 100
-                def after_epoch(self):
+                def aftersaved_epoch(self):
                     if self.epoch == 0: (out/'checkpoints'/'.last.pth.tmp').symlink_to('/dev/full')
             with pytest.raises(OSError) as e: pretrain(out, data=digits, epochs=2, **FAST, cbs=[_FullAfterFirst()])
             msg = str(e.value)
