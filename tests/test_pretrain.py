@@ -164,7 +164,7 @@ def test_distillation_resumes_exactly_and_checks_its_teacher(tmp_path, digits, c
     from self_supervised.vision.distillation import file_sha256
     class StopAfterFirstEpoch(Callback):
         order = Checkpoint.order + 1
-        def aftersaved_epoch(self): raise CancelFitException()
+        def after_epoch(self): raise CancelFitException()
     torch.manual_seed(0)   # a teacher of random weights (what is resumed does not depend on what it knows), of 96 features: a linear head
     bb = export_backbone(create_encoder('test_resnet', n_in=1, small_input=2, pool_type='avg'), tmp_path/'teacher'/'exported_models',
                          image_size=16, normalize=None)
@@ -300,7 +300,7 @@ def test_full_disk_is_named_and_the_run_resumes(tmp_path, digits):
         if not mounted:   # no permission to mount: the second checkpoint's temporary file is a link to /dev/full, which refuses every write (ENOSPC)
             class _FullAfterFirst(__import__('fastai.callback.core', fromlist=['Callback']).Callback):
                 order = 100
-                def aftersaved_epoch(self):
+                def after_epoch(self):
                     if self.epoch == 0: (out/'checkpoints'/'.last.pth.tmp').symlink_to('/dev/full')
             with pytest.raises(OSError) as e: pretrain(out, data=digits, epochs=2, **FAST, cbs=[_FullAfterFirst()])
             msg = str(e.value)
