@@ -22,27 +22,35 @@ $(STAMP): pyproject.toml constraints.txt
 demo: $(STAMP)
 	$(PY) -m self_supervised.demo
 
+# the onnx and video extras (`export format=onnx`, `extract-frames`), installed on first use as the docs extra is: the
+# notebooks and tests that `make test` runs need them, so the default test run covers the ONNX export and the videos
+ONNX_STAMP := $(VENV)/.onnx-installed
+$(ONNX_STAMP): $(STAMP) pyproject.toml constraints.txt
+	$(PY) -m pip install -q -c constraints.txt -e '.[dev,onnx,video]'
+	touch $(ONNX_STAMP)
+
 # notebooks are the source: exporting and cleaning them must change nothing
 sync: $(STAMP)
 	PATH=$(BIN):$$PATH bash tools/check_sync.sh
 
-nbs: $(STAMP)
+nbs: $(ONNX_STAMP)
 	$(SCRATCH) OMP_NUM_THREADS=1 $(BIN)/nbdev-test nbs --n-workers $(NWORK) --do-print --timing
 
-test: sync check-outputs nbs
+test: $(ONNX_STAMP) sync check-outputs nbs
 	$(SCRATCH) $(PY) -m pytest -q tests
 
 # the notebooks are committed executed (they are the docs): `make outputs` runs them (or NBS="nbs/a.ipynb ...") and
 # keeps their outputs; check-outputs fails when a cell's outputs are missing or older than its source
 NBS ?=
-outputs: $(STAMP)
+outputs: $(ONNX_STAMP)
 	$(SCRATCH) OMP_NUM_THREADS=1 $(PY) tools/run_nbs.py -n $(NWORK) $(NBS)
 	$(BIN)/nbdev-clean
 
 check-outputs: $(STAMP)
 	$(PY) tools/check_outputs.py
 
-# the site: README + the executed notebooks (not run again) + each module's API, in _docs/ (open _docs/index.html)
+# the site: README + the executed notebooks (not run again) + each module's API, in _docs/ (open _docs/index.html);
+# it serves its own MathJax, fetched by npm the first time (pinned in tools/docs_assets/package.json)
 DOCS_STAMP := $(VENV)/.docs-installed
 $(DOCS_STAMP): $(STAMP) pyproject.toml constraints.txt
 	$(PY) -m pip install -q -c constraints.txt -e '.[dev,docs]'
@@ -51,11 +59,13 @@ $(DOCS_STAMP): $(STAMP) pyproject.toml constraints.txt
 docs: $(DOCS_STAMP)
 	$(PY) tools/build_docs.py
 
-# screenshots of the home and augmentations pages in headless Chromium: not blank, pictures shown
+# pages in headless Chromium at 1280 px: home and augmentations not blank, pictures shown, the losses page's math rendered,
+# no code block scrolling sideways, no In/Out prompts, nothing fetched from the network (DOCS_CHECK=--all: every page)
+DOCS_CHECK ?=
 docs-check: docs
-	$(PY) tools/docs_check.py
+	$(PY) tools/docs_check.py $(DOCS_CHECK)
 
-test-all: sync
+test-all: $(ONNX_STAMP) sync
 	$(SCRATCH) OMP_NUM_THREADS=1 $(BIN)/nbdev-test nbs --n-workers $(NWORK) --flags slow --do-print --timing
 	$(SCRATCH) $(PY) -m pytest -q -m '' tests
 

@@ -12,11 +12,13 @@ seeded: for choosing defaults, never the held-out `test/`). `val_train/` + `val/
     stratified, `train_test_split(random_state=0)` (the `--split tune` of bench/quality.py and bench/methods.py).
   - colorcrops: 48 px color crops of 10 photos, labelled by source photo (scene/region classification): scikit-learn's
     china and flower, and scikit-image's astronaut, chelsea, coffee, hubble_deep_field, immunohistochemistry, retina,
-    rocket and motorcycle_left (stereo_motorcycle). Each photo is resized (Lanczos) to a shorter side of 512 px.
+    rocket and motorcycle_left (stereo_motorcycle). Each photo is resized (Lanczos) to a shorter side of 512 px. The
+    photos and the crop rule are the library's (`self_supervised.data.color_photos`, `write_crops`): `make demo`
+    pretrains on the same crops (`photo_crops_path()`: train/ and valid/, the held-out blocks being this test/).
   - graytex: 32 px gray crops of 10 scikit-image images, mostly textures and documents, labelled by source image:
     brick, grass, gravel, camera, moon, coins, cell, clock, page, text. Each is resized to a shorter side of 256 px.
 
-The crop sets are split by a rule that keeps overlapping or neighbouring crops off different sides: each (resized) image is
+The crop sets are split by a rule (`self_supervised.data.write_crops`, which writes both) that keeps overlapping or neighbouring crops off different sides: each (resized) image is
 cut into a 4 x 4 grid of disjoint blocks; every crop lies wholly inside one block, at least `margin` px from the block's
 edges (16 px for colorcrops, 8 px for graytex), so crops of two different blocks are at least 2 x margin px apart. The test
 blocks are the same four of every image, one per grid row and column, none touching another even at a corner:
@@ -34,12 +36,12 @@ import argparse, json, os, shutil, tempfile
 from pathlib import Path
 import numpy as np
 from PIL import Image
+from self_supervised.data import color_photos, write_crops
 
 ROOT = Path(__file__).parent/'data'/'vs_lt'
 DATASETS = ('digits', 'colorcrops', 'graytex')
 VERSION = 1                                            # bump when a rule changes: the folders are rebuilt
-GRID, PER_BLOCK, SCALE = 4, 25, 4/3
-TEST_BLOCKS = ((0, 1), (1, 3), (2, 0), (3, 2))
+PER_BLOCK = 25
 N_VAL_BLOCKS = 3
 CROP_SETS = dict(  # name: (size, shorter side the sources are resized to, margin, color)
     colorcrops=(48, 512, 16, True),
@@ -48,24 +50,9 @@ SIZES = dict(digits=28, colorcrops=48, graytex=32)
 
 # ------------------------------------------------------------------------------------------------------------- sources
 
-def _color_sources():
-    from sklearn.datasets import load_sample_images
-    import skimage.data as skd
-    s = load_sample_images()
-    out = {Path(f).stem: im for f, im in zip(s.filenames, s.images)}  # china, flower
-    for n in ('astronaut', 'chelsea', 'coffee', 'hubble_deep_field', 'immunohistochemistry', 'retina', 'rocket'):
-        out[n] = getattr(skd, n)()
-    out['motorcycle_left'] = skd.stereo_motorcycle()[0]
-    return out
-
 def _gray_sources():
     import skimage.data as skd
     return {n: getattr(skd, n)() for n in ('brick', 'grass', 'gravel', 'camera', 'moon', 'coins', 'cell', 'clock', 'page', 'text')}
-
-def _resize_short(im:Image.Image, short:int) -> Image.Image:
-    w, h = im.size
-    k = short / min(w, h)
-    return im.resize((round(w * k), round(h * k)), Image.LANCZOS)
 
 # -------------------------------------------------------------------------------------------------------------- writers
 
@@ -84,30 +71,8 @@ def _write_digits(dest:Path):
 
 def _write_crops(dest:Path, name:str):
     size, short, margin, color = CROP_SETS[name]
-    sources = _color_sources() if color else _gray_sources()
-    for ci, (cls, arr) in enumerate(sources.items()):
-        im = Image.fromarray(arr).convert('RGB' if color else 'L')
-        im = _resize_short(im, short)
-        w, h = im.size
-        ys, xs = (np.linspace(0, n, GRID + 1).astype(int) for n in (h, w))
-        train_blocks = [(r, c) for r in range(GRID) for c in range(GRID) if (r, c) not in TEST_BLOCKS]
-        pick = np.random.default_rng([0, ci]).choice(len(train_blocks), N_VAL_BLOCKS, replace=False)
-        val_blocks = {train_blocks[i] for i in pick}
-        for r in range(GRID):
-            for c in range(GRID):
-                rng = np.random.default_rng([1, ci, r, c])
-                y0, y1, x0, x1 = ys[r] + margin, ys[r + 1] - margin, xs[c] + margin, xs[c + 1] - margin
-                for k in range(PER_BLOCK):
-                    s = int(rng.integers(size, round(size * SCALE) + 1))
-                    assert s <= min(y1 - y0, x1 - x0), (name, cls, s, (y0, y1, x0, x1))
-                    top, left = int(rng.integers(y0, y1 - s + 1)), int(rng.integers(x0, x1 - s + 1))
-                    crop = im.crop((left, top, left + s, top + s))
-                    if s != size: crop = crop.resize((size, size), Image.LANCZOS)
-                    fn = f'{cls}_r{r}c{c}_{k:02d}.png'
-                    if (r, c) in TEST_BLOCKS: _save(crop, dest/'test'/cls/fn)
-                    else:
-                        _save(crop, dest/'train'/cls/fn)
-                        _save(crop, dest/('val' if (r, c) in val_blocks else 'val_train')/cls/fn)
+    write_crops(dest, color_photos() if color else _gray_sources(), size, short, margin, color, held_out='test', val_blocks=N_VAL_BLOCKS,
+                per_block=PER_BLOCK)
 
 def build(name:str, root:Path=ROOT) -> Path:
     "The folder of data set `name` (`train/`, `test/`, `val_train/`, `val/`), written once and atomically"

@@ -114,7 +114,7 @@ WARMUP_FRACTION = 0.1  # linear warmup, then cosine: about the preset's 1 warmup
 
 def pretrain_files(files, out, seed:int=0, **kwargs):
     "`pretrain(out, data=files, ...)` as the benches run it (a new run, decoding in the main process, no bars); its backbone's path"
-    return pretrain(out, data=files, seed=seed, overwrite=True, num_workers=0, progress=False, **kwargs)
+    return pretrain(out, data=files, seed=seed, **{**dict(overwrite=True, num_workers=0, progress=False), **kwargs})
 
 def pretrain_for(budget_s:float, files, out, seed:int=0, device='cpu', **kwargs):
     """The encoder `pretrain` exports after `budget_s` seconds of training on the image `files`, in the run folder `out`.

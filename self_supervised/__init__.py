@@ -1,5 +1,10 @@
 """Self-supervised pretraining of vision encoders (SimCLR, MoCo, BYOL, SimSiam, Barlow Twins, VICReg, DINO, SwAV, distillation from a frozen teacher) for fastai; `self_supervised.pretrain` is the one-call API."""
 __version__ = "0.1.0"
+
+import warnings as _warnings
+# fastai's import decorates functions with `torch.jit.script`, which torch deprecates: a warning no user can act on (the
+# command line, `make demo` and notebooks import fastai through this package, so this filter comes first)
+_warnings.filterwarnings('ignore', message=r'`torch\.jit\.script` is deprecated', category=FutureWarning)
 __all__ = ['pretrain']
 
 def __getattr__(name):

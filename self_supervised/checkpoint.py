@@ -5,7 +5,7 @@ the exported backbone (`backbone.pth` + `backbone.json`)."""
 
 # %% ../nbs/29_checkpoint.ipynb #25b93bd0
 from __future__ import annotations
-import contextlib, csv, io, json, math, os, random, signal, threading, time
+import contextlib, csv, errno, io, json, math, os, random, signal, threading, time
 from pathlib import Path
 import numpy as np
 import torch, torch.nn as nn
@@ -15,14 +15,13 @@ from fastai.callback.core import Callback
 from fastai.callback.progress import ProgressCallback
 from fastai.distributed import DistributedDL
 from torch.utils.tensorboard import SummaryWriter
-from .layers import Encoder
 from .settings import ConfigError
-from .runs import RunFolder, load_checkpoint, checkpoint_meta, load_encoder
+from .runs import RunFolder, load_checkpoint, checkpoint_meta
 import self_supervised.distributed as ssd
 
 # %% auto #0
-__all__ = ['deferred_sigint', 'write_text_atomic', 'EpochLog', 'rng_states', 'set_rng_states', 'load_opt_state',
-           'save_checkpoint', 'Checkpoint', 'check_out', 'export_backbone']
+__all__ = ['deferred_sigint', 'DiskFull', 'write_text_atomic', 'write_bytes_atomic', 'EpochLog', 'rng_states', 'set_rng_states',
+           'load_opt_state', 'save_checkpoint', 'Checkpoint', 'check_out']
 
 # %% ../nbs/29_checkpoint.ipynb #7eefb168
 @contextlib.contextmanager
@@ -37,6 +36,19 @@ def deferred_sigint():
         signal.signal(signal.SIGINT, signal.default_int_handler)
         if got: raise KeyboardInterrupt
 
+class DiskFull(OSError):
+    "A write refused for want of space (`ENOSPC`, or a quota: `EDQUOT`); the file written is `filename`, the one before it intact"
+    def __str__(self): return self.strerror
+
+_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+def _no_space(e:BaseException) -> bool:
+    "Whether `e` or an error it arose from (torch.save wraps the OS's in a RuntimeError) is a full disk"
+    while e is not None:
+        if isinstance(e, OSError) and e.errno in _FULL: return True
+        e = e.__cause__ or e.__context__
+    return False
+
 def _atomic_write(path, write, pause:float=0):
     "Call `write(file)` on a temporary file beside `path`, then rename it to `path` (readers never see half a file; a Ctrl-C waits for the rename)"
     path = Path(path)
@@ -47,10 +59,14 @@ def _atomic_write(path, write, pause:float=0):
                 write(f); f.flush(); os.fsync(f.fileno())
             if pause: time.sleep(pause)  # between write and rename: lets tests kill a process in the middle of a save
             os.replace(tmp, path)
-    except BaseException:  # an error or Ctrl-C: no temporary file left behind
-        tmp.unlink(missing_ok=True); raise
+    except BaseException as e:  # an error or Ctrl-C: no temporary file left behind
+        tmp.unlink(missing_ok=True)
+        if _no_space(e) and not isinstance(e, DiskFull):
+            raise DiskFull(errno.ENOSPC, f"No space left on device while writing '{path}'", str(path)) from None
+        raise
 
 def write_text_atomic(path, text:str): _atomic_write(path, lambda f: f.write(text.encode()))
+def write_bytes_atomic(path, data:bytes): _atomic_write(path, lambda f: f.write(data))
 
 def _csv(rows):
     "CSV of `rows` whose columns are every key of any row, in order (rows of older runs lack the newer columns)"
@@ -83,8 +99,9 @@ class EpochLog(Callback):
                  path=None, # `metrics.csv` to (re)write after every epoch (rank 0); None: none
                  log=None, # a `logging.Logger` for the epoch lines; None: print them
                  rows=None, # rows of the epochs trained before (from a checkpoint)
-                 table:bool=False): # let the Recorder print its table (with progress bars)
-        store_attr('path,log,table'); self.rows, self.trained = list(rows or []), False
+                 table:bool=False, # let the Recorder print its table (with progress bars)
+                 gpu_decode:bool=True): # the run can decode JPEGs on the GPU (`pretrain`'s decode='gpu'): the slow-data warning says so
+        store_attr('path,log,table,gpu_decode'); self.rows, self.trained = list(rows or []), False
     def before_fit(self):
         self.old_logger, self.learn.logger = self.learn.logger, self._table
         self.run_wait, self.run_secs, self.run_waits, self.warned = 0., 0., 0, False
@@ -106,7 +123,7 @@ class EpochLog(Callback):
             torch.distributed.all_reduce(stats); stats /= ssd.world_size()
         loss, wait = stats.tolist()
         skip = getattr(self.learn, 'skip_unreadable', None)
-        row = dict(epoch=self.epoch + 1, train_loss=round(loss, 6), lr=float(f"{self.opt.hypers[-1]['lr']:.6g}"),
+        row = dict(epoch=self.epoch + 1, train_loss=round(loss, 6), **self._recorded(), lr=float(f"{self.opt.hypers[-1]['lr']:.6g}"),
                    seconds=round(secs, 2), data_wait=round(wait, 3), unreadable=len(skip.skipped) if skip else 0)
         self.rows = [r for r in self.rows if r['epoch'] < row['epoch']] + [row]
         self.run_wait, self.run_secs, self.run_waits = self.run_wait + wait * secs, self.run_secs + secs, self.run_waits + self.waits
@@ -114,7 +131,8 @@ class EpochLog(Callback):
         if self.path: write_text_atomic(self.path, _csv(self.rows))
         for tb in self.learn.cbs.filter(lambda c: isinstance(getattr(c, 'writer', None), SummaryWriter)):  # fastai's TensorBoard callbacks
             tb.writer.add_scalar('data_wait', row['data_wait'], self.train_iter)
-        line = (f"epoch {row['epoch']}/{self.n_epoch}  train_loss {row['train_loss']:.4f}  lr {row['lr']:.2e}  "
+        line = (f"epoch {row['epoch']}/{self.n_epoch}  train_loss {row['train_loss']:.4f}  " +
+                ''.join(f"{k} {v:.4f}  " for k, v in self._recorded().items()) + f"lr {row['lr']:.2e}  "
                 f"{row['seconds']:.1f}s  data_wait {row['data_wait']:.2f}" + (f"  unreadable files {row['unreadable']}" if row['unreadable'] else ''))
         self._say(line, console=not self.table)
         if not self.warned and self.run_waits >= 8 and self.run_wait > self.slow_data * self.run_secs:
@@ -122,7 +140,13 @@ class EpochLog(Callback):
             self._say(f"Training waited for batches {self.run_wait / self.run_secs:.0%} of the time (data_wait above "
                       f"{self.slow_data}): decoding images is the bottleneck. Give it more workers (num_workers, now "
                       f"{_workers(self.dls.train)}), store the images smaller (about 1.5x the training size on the short "
-                      "side), or decode JPEGs on the GPU (decode='gpu').", warn=True)
+                      "side)" + (", or decode JPEGs on the GPU (decode='gpu')." if self.gpu_decode else "."), warn=True)
+    def _recorded(self) -> dict:
+        "What the Recorder measured on the validation set this epoch (`valid_loss`, metrics such as `accuracy`); `{}` without one"
+        rec = getattr(self.learn, 'recorder', None)
+        if rec is None or not getattr(rec, 'log', None): return {}
+        return {n: round(float(v), 6) for n, v in zip(rec.metric_names, rec.log)
+                if n not in ('epoch', 'train_loss', 'time') and isinstance(v, (int, float, np.floating, torch.Tensor)) and not math.isnan(float(v))}
     def _say(self, msg, console=True, warn=False):
         if self.log: (self.log.warning if warn else self.log.info)(msg, extra=dict(console=console))
         else: print(msg)
@@ -166,9 +190,11 @@ def set_rng_states(d:dict, dl=None):
     if 'dataloader' in d and dl is not None: _set_pyrandom_state(dl.rng, d['dataloader'])
 
 # %% ../nbs/29_checkpoint.ipynb #e0f577cf
+def _plain_number(v): return v.item() if isinstance(v, np.generic) else v  # a one-cycle schedule sets NumPy scalars, which `weights_only` refuses
+
 def _opt_state(opt):
     sd = opt.state_dict()
-    return dict(state=[dict(o) for o in sd['state']], hypers=[dict(o) for o in sd['hypers']])
+    return dict(state=[dict(o) for o in sd['state']], hypers=[{k: _plain_number(v) for k, v in o.items()} for o in sd['hypers']])
 
 def load_opt_state(opt, sd:dict, device=None):
     "Load into fastai optimizer `opt` the state saved in a checkpoint's `opt` (moved to `device`)"
@@ -219,7 +245,7 @@ class Checkpoint(Callback):
                         pause=float(os.environ.get('SELF_SUPERVISED_PAUSE_BEFORE_RENAME') or 0))
 
 # %% ../nbs/29_checkpoint.ipynb #50cc7886
-_NOT_COMPARED = ('epochs',)
+_NOT_COMPARED = ('epochs', 'notes')   # more epochs continue a run; notes say why a value was chosen, not what it is
 
 def _diff(old:dict, new:dict, prefix=''):
     "Dotted keys whose values differ between two configurations"
@@ -250,14 +276,3 @@ def check_out(out:Path, cfg:dict, resume:bool=True, overwrite:bool=False):
     try: return load_checkpoint(ckpt)
     except Exception as e:
         raise ConfigError(f"'{ckpt}' cannot be loaded ({type(e).__name__}: {e}): pass overwrite=True to start again.") from None
-
-# %% ../nbs/29_checkpoint.ipynb #c7da2aca
-def export_backbone(encoder:Encoder, # the encoder to export (e.g. `learn.model.encoder`)
-                    dest, # folder to write `backbone.pth` and `backbone.json` to
-                    **info): # more to write into the JSON (image_size, normalize, ...)
-    "Write `encoder.body.state_dict()` to `dest/backbone.pth`, and how to rebuild the encoder to `dest/backbone.json`"
-    dest = Path(dest); dest.mkdir(parents=True, exist_ok=True)
-    cfg = dict(encoder.config, num_features=encoder.num_features, **info)
-    save_checkpoint({k: v.detach().cpu() for k, v in encoder.body.state_dict().items()}, dest/'backbone.pth')
-    write_text_atomic(dest/'backbone.json', json.dumps(cfg, indent=2) + '\n')
-    return dest/'backbone.pth'

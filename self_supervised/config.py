@@ -74,7 +74,7 @@ def resolve_config(files, data=None, model='resnet18', method='simclr', epochs=1
                    init_from=None) -> dict:
     "The complete, JSON-able configuration of a run (see `pretrain` for the arguments)"
     spec = get_method(method)
-    if not isinstance(model, str): raise ConfigError(f"model must be a name (e.g. 'resnet18', 'timm/resnet50', 'torchvision/resnet18'), not {type(model).__name__}.")
+    if not isinstance(model, str): raise ConfigError(f"model must be a name (e.g. 'resnet18', 'timm/resnet50', 'torchvision/resnet18') or an nn.Module, not {type(model).__name__}.")
     if not is_int(epochs) or epochs < 1: raise ConfigError(f"epochs must be a positive integer, not {epochs!r}.")
     if batch_size is not None and not is_int(batch_size): raise ConfigError(f"batch_size must be an integer, not {batch_size!r}.")
     if batch_size is not None and batch_size < 2:
@@ -107,6 +107,10 @@ def resolve_config(files, data=None, model='resnet18', method='simclr', epochs=1
     margs = merge_args(dict(n_in=None, pool_type='catavgmax', small_input=False, pretrained=False, checkpoint=False),
                        preset.get('model_args'), 'model_args')
     if model_args is not None and not isinstance(model_args, dict): raise ConfigError(f"model_args must be a dict, not {type(model_args).__name__}.")
+    if model.startswith('module:'):  # a model of yours (`module_arch`): built as it is, only its channels and pooling are ours
+        bad = sorted(set(model_args or {}) - {'n_in', 'pool_type'})
+        if bad: raise ConfigError(f"model_args {bad} do not apply to a model of yours (model=<an nn.Module>): build it as you want it; n_in and pool_type apply.")
+        margs['small_input'] = False
     margs.update(model_args or {})  # other keys go to the model's constructor (timm kwargs)
     if margs['n_in'] is None:
         margs['n_in'] = 1 if gray else 3

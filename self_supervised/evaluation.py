@@ -27,10 +27,10 @@ from .distributed import unwrap
 from .vision.core import exported_name, exported_encoder
 
 # %% auto #0
-__all__ = ['KNN_K', 'encoder_of', 'load_images', 'labels_from_folders', 'FileBatches', 'embed', 'knn_accuracy', 'linear_probe',
-           'pca_features', 'evaluate_features', 'baselines', 'score_features', 'create_cls_model', 'cls_splitter',
-           'cls_learner', 'few_label_accuracy', 'fixed_subset', 'KNNMonitor', 'embed_files', 'embed_folder',
-           'evaluate_folder']
+__all__ = ['KNN_K', 'encoder_of', 'load_images', 'labels_from_folders', 'normalized', 'FileBatches', 'embed', 'knn_accuracy',
+           'linear_probe', 'pca_features', 'evaluate_features', 'baselines', 'score_features', 'create_cls_model',
+           'cls_splitter', 'cls_learner', 'few_label_indices', 'few_label_accuracy', 'fixed_subset', 'KNNMonitor',
+           'embed_files', 'embed_folder', 'class_files', 'evaluate_folder']
 
 # %% ../nbs/21_evaluation.ipynb #97d703df
 def encoder_of(model_or_learner):
@@ -60,6 +60,12 @@ def labels_from_folders(items, vocab=None):
     if missing: raise ValueError(f"Folders not in vocab: {missing[:5]}")
     return torch.tensor([o2i[n] for n in names]), vocab
 
+def normalized(x:torch.Tensor, # images `(N, C, H, W)` in [0, 1]
+               stats:tuple|None): # `(mean, std)` lists of `C` values (`norm_stats`); None: `x` as it is
+    "`x` normalized with `stats`"
+    if not stats: return x
+    return (x - x.new_tensor(stats[0]).view(1, -1, 1, 1)) / x.new_tensor(stats[1]).view(1, -1, 1, 1)
+
 class FileBatches:
     "Batches `(x, y)` (`x` without labels) of image files: decoded in `ImageDL` workers, normalized; unreadable files skipped with a warning"
     def __init__(self, files:list, # image files
@@ -82,7 +88,7 @@ class FileBatches:
             for j in sorted(bad): warnings.warn(f"Skipped unreadable image {self.files[j]}")
             start += len(x) + len(bad); self.kept += [self.files[j] for j in idx]
             if not idx: continue
-            if self.stats: x = (x - x.new_tensor(self.stats[0]).view(1, -1, 1, 1)) / x.new_tensor(self.stats[1]).view(1, -1, 1, 1)
+            x = normalized(x, self.stats)
             yield (x, self.labels[idx]) if self.labels is not None else x
 
 # %% ../nbs/21_evaluation.ipynb #5b7c6d2f
@@ -302,6 +308,14 @@ def _shift_flip(x:torch.Tensor, max_shift:int) -> torch.Tensor:
         out[flip] = out[flip].flip(-1)
     return out
 
+def few_label_indices(labels:torch.Tensor, # int labels of the training images
+                      n_per_class:int=10, # labeled images per class
+                      seed:int=0) -> torch.Tensor: # which images
+    "Indices of `n_per_class` images of each class of `labels` (all of a class that has fewer), a fixed random choice by `seed`"
+    g = torch.Generator().manual_seed(seed)
+    return torch.cat([torch.nonzero(labels == c).flatten()[torch.randperm(int((labels == c).sum()), generator=g)[:n_per_class]]
+                      for c in labels.unique()])
+
 def few_label_accuracy(encoder:Encoder, # the encoder to fine-tune (a copy is trained)
                        train_x:torch.Tensor, # images `(N, C, H, W)`, normalized as the encoder expects
                        train_y:torch.Tensor, # their int labels: `n_per_class` images of each class are used
@@ -317,9 +331,7 @@ def few_label_accuracy(encoder:Encoder, # the encoder to fine-tune (a copy is tr
     from fastai.data.core import DataLoaders
     from fastai.data.load import DataLoader
     from fastai.callback.core import Callback
-    g = torch.Generator().manual_seed(seed)
-    idx = torch.cat([torch.nonzero(train_y == c).flatten()[torch.randperm(int((train_y == c).sum()), generator=g)[:n_per_class]]
-                     for c in train_y.unique()])
+    idx = few_label_indices(train_y, n_per_class, seed)
     set_seed(seed)
     enc, dev = copy.deepcopy(encoder), _device(encoder)
     items = list(zip(train_x[idx], train_y[idx]))
@@ -460,15 +472,27 @@ def embed_folder(data, # folder of images (searched recursively) or list of file
     print(f"Wrote {len(kept)} embeddings of size {feats.shape[1]} to {out}")
     return out
 
-def _class_files(data:Path) -> tuple:
-    "`(train files, valid files)` of a labeled folder, checked: a one-line `ConfigError` for what `evaluate` cannot use"
-    for s in ('train', 'valid'):
-        if not (data/s).is_dir(): raise ConfigError(f"evaluate needs data=<folder with train/ and valid/ class subfolders>; '{data}' has no {s}/.")
-    tr, va = image_files(data/'train'), image_files(data/'valid')
-    if not tr or not va: raise ConfigError(f"No images in '{data/('train' if not tr else 'valid')}'.")
-    for s, fs in (('train', tr), ('valid', va)):
-        if any(Path(f).parent == data/s for f in fs): raise ConfigError(f"'{data/s}' holds images outside class subfolders: put each class's images in a folder of its own ({s}/<class>/...).")
-    return tr, va
+def class_files(data, # a folder with `train/` and `valid/`, each with one subfolder per class (or, `need_valid=False`, one folder of class subfolders)
+                command:str='evaluate', # the command that reads it, named in the messages
+                need_valid:bool=True) -> tuple: # False: a folder without `train/` and `valid/` is one set of classes, returned as `(files, None)`
+    "`(train files, valid files)` of a labeled folder, checked: a one-line `ConfigError` for what `command` cannot use"
+    data = Path(data).expanduser()
+    usage = f"{command} needs data=<folder with train/ and valid/ class subfolders>" + ('' if need_valid else " or <folder of class subfolders>")
+    if not data.is_dir(): raise ConfigError(f"{usage}; '{data}' is not a folder.")
+    if (data/'train').is_dir() and (data/'valid').is_dir(): sets = dict(train=data/'train', valid=data/'valid')
+    elif need_valid: raise ConfigError(f"{usage}; '{data}' has no {'train' if not (data/'train').is_dir() else 'valid'}/.")
+    else: sets = dict(train=data)
+    fs = {k: image_files(d) for k, d in sets.items()}
+    for k, d in sets.items():
+        if not fs[k]: raise ConfigError(f"No images in '{d}'.")
+        if any(Path(f).parent == d for f in fs[k]):
+            raise ConfigError(f"'{d}' holds images outside class subfolders: put each class's images in a folder of its own ({d.name}/<class>/...).")
+    vocab = labels_from_folders(fs['train'])[1]
+    if len(vocab) < 2: raise ConfigError(f"{command} needs at least 2 classes (subfolders of '{sets['train']}'), it has {len(vocab)}: {vocab[0]!r}.")
+    if 'valid' in fs:
+        extra = sorted({Path(f).parent.name for f in fs['valid']} - set(vocab))
+        if extra: raise ConfigError(f"valid/ has classes that train/ lacks: {extra[:5]}: give train/ images of them, or remove them from valid/.")
+    return fs['train'], fs.get('valid')
 
 def evaluate_folder(data, # folder with `train/` and `valid/`, each with one subfolder per class
                     checkpoint, # exported backbone.pth, last.pth or run folder
@@ -479,11 +503,9 @@ def evaluate_folder(data, # folder with `train/` and `valid/`, each with one sub
                     linear:bool=True): # also fit the logistic regression (slower than the kNN)
     "The one scorer's kNN and logistic-regression accuracy (%, `score_features`) of the encoder's features on `data/valid`, fit on `data/train`"
     data = Path(data).expanduser()
-    tr, va = _class_files(data)
+    tr, va = class_files(data)
     ytr, vocab = labels_from_folders(tr)
-    if len(vocab) < 2: raise ConfigError(f"evaluate needs at least 2 classes (subfolders of train/), '{data/'train'}' has {len(vocab)}.")
-    try: yva, _ = labels_from_folders(va, vocab)
-    except ValueError as e: raise ConfigError(f"valid/ has classes that train/ lacks: {e}") from None
+    yva, _ = labels_from_folders(va, vocab)
     enc, info = load_encoder(checkpoint)
     enc, size = enc.to(default_device()), size or info.get('image_size')
     if not size: raise ConfigError("This checkpoint does not record its image size: pass size=<pixels>.")

@@ -19,21 +19,36 @@ from .settings import ConfigError, is_int
 from .vision.core import MultiViewMethod
 
 # %% auto #0
-__all__ = ['DECODERS', 'find_images', 'load_image', 'ImageFiles', 'ImageDL', 'jpeg_frame', 'device_decodable', 'fit_tensor',
-           'decode_jpegs', 'JpegBytes', 'JpegBatch', 'GPUJpegDL', 'check_decode', 'image_dls', 'default_workers',
-           'default_device', 'SkipUnreadable', 'check_readable']
+__all__ = ['LIST_SUFFIXES', 'DECODERS', 'find_images', 'load_image', 'ImageFiles', 'ImageDL', 'jpeg_frame', 'device_decodable',
+           'fit_tensor', 'decode_jpegs', 'JpegBytes', 'JpegBatch', 'GPUJpegDL', 'check_decode', 'image_dls',
+           'default_workers', 'default_device', 'SkipUnreadable', 'check_readable']
 
 # %% ../nbs/20_files.ipynb #2580299c
+LIST_SUFFIXES = ('.txt', '.lst')  # a file of these lists images, one path per line
+
+def _listed(f:Path) -> list:
+    "The paths a list file names, one per line (blank lines and `#` comments skipped), relative ones from the file's folder"
+    out = []
+    for l in f.read_text().splitlines():
+        l = l.strip()
+        if l and not l.startswith('#'): out.append(Path(os.path.normpath(f.parent/Path(l).expanduser())))
+    return out
+
+def _entry(p:Path, data) -> list:
+    "The images of one entry of `data`: a folder (recursively), a list file, or an image file"
+    if not p.exists(): raise ConfigError(f"data path '{p}' does not exist: pass existing folders of images, image files, or a .txt list of them.")
+    if p.is_dir(): return image_files(p)
+    if p.suffix.lower() in LIST_SUFFIXES: return [f for q in _listed(p) for f in _entry(q, data)]
+    return [p]
+
 def find_images(data) -> list:
-    "The image files of `data` (a folder, searched recursively, or a list of files); None: the demo digits"
+    "The image files of `data`: a folder (searched recursively), an image file, a `.txt` file listing paths (one per line, relative to its folder), or a list mixing these; None: the demo digits"
     if data is None: data = mnist_demo_path()/'train'
     if isinstance(data, (list, tuple)):
         if not data: raise ConfigError("data is an empty list: pass a folder of images or a list of image files.")
-        return [Path(o) for o in data]
-    p = Path(data).expanduser()
-    if not p.exists(): raise ConfigError(f"data path '{data}' does not exist: pass an existing folder of images or a list of image files.")
-    if p.is_file(): return [p]
-    files = image_files(p)
+        files = [f for o in data for f in _entry(Path(o).expanduser(), data)]
+    else: files = _entry(Path(data).expanduser(), data)
+    files = list(dict.fromkeys(files))   # a file named twice (in a folder and a list) trains once per epoch
     if not files: raise ConfigError(f"No images in '{data}' (searched recursively for {', '.join(IMAGE_EXTENSIONS)}): pass a folder that holds image files.")
     return files
 

@@ -16,8 +16,8 @@ import fastai.vision.models.xresnet as xresnet_module
 from fastai.vision.learner import create_head, has_pool_type
 
 # %% auto #0
-__all__ = ['PoolingType', 'Encoder', 'adapt_first_conv', 'small_input_stem', 'create_encoder', 'set_grad_checkpointing',
-           'create_mlp_module', 'create_cls_module']
+__all__ = ['PoolingType', 'Encoder', 'first_conv', 'adapt_first_conv', 'set_stem', 'small_input_stem', 'create_encoder',
+           'module_arch', 'module_encoder', 'set_grad_checkpointing', 'create_mlp_module', 'create_cls_module']
 
 # %% ../nbs/01_layers.ipynb #1b8d519e
 class PoolingType:
@@ -35,9 +35,10 @@ class Encoder(nn.Module):
                  body:nn.Module, # the backbone (a timm model with `num_classes=0`, or a sequential CNN body)
                  pool:nn.Module|None, # pooling of the feature map; None when `body` pools its own tokens
                  num_features:int, # size of the output features
-                 config:dict|None=None): # how to rebuild it with `create_encoder` (arch, n_in, pool_type, ...)
+                 config:dict|None=None, # how to rebuild it with `create_encoder` (arch, n_in, pool_type, ...)
+                 stem:dict|None=None): # what `small_input` changed in `body` (`small_input_stem`'s record); None: nothing
         super().__init__()
-        store_attr('body,pool,num_features')
+        store_attr('body,pool,num_features,stem')
         self.config = config or {}
         self.grad_checkpointing = False
 
@@ -66,7 +67,8 @@ def _has_params(m): return any(True for _ in m.parameters())
 def _is_stage(m): return all(len(list(o.children())) > 0 for o in m)  # a stage is a sequence of blocks, a layer is not
 
 # %% ../nbs/01_layers.ipynb #50a72625
-def _first_conv(model):
+def first_conv(model:nn.Module) -> tuple:
+    "`(name, module)` of the first `nn.Conv2d` of `model`: the layer that takes the images"
     for name, m in model.named_modules():
         if isinstance(m, nn.Conv2d): return name, m
     raise ValueError(f"{type(model).__name__} has no Conv2d: cannot change its number of input channels")
@@ -77,7 +79,7 @@ def _set_module(model, name, new):
 
 def adapt_first_conv(model:nn.Module, n_in:int, pretrained:bool=False):
     "Rebuild the first `Conv2d` of `model` for `n_in` channels; pretrained weights are averaged over RGB"
-    name, conv = _first_conv(model)
+    name, conv = first_conv(model)
     if conv.in_channels == n_in: return model
     new = nn.Conv2d(n_in, conv.out_channels, conv.kernel_size, conv.stride, conv.padding, conv.dilation,
                     conv.groups, conv.bias is not None, conv.padding_mode).to(conv.weight.device, conv.weight.dtype)
@@ -89,15 +91,23 @@ def adapt_first_conv(model:nn.Module, n_in:int, pretrained:bool=False):
     return model
 
 # %% ../nbs/01_layers.ipynb #4282cf08
-def small_input_stem(model:nn.Module,
-                     stride:int=1): # the stem's total stride: 1 (stride-1 conv) or 2 (the conv keeps stride 2)
-    "No first max-pool, and stride `stride` for the first strided conv, for 28-32 px inputs; parameters unchanged"
-    if stride not in (1, 2): raise ValueError(f"small_input must be True/1 (stem stride 1) or 2 (stem stride 2), not {stride!r}")
-    for name, m in model.named_modules():
-        if isinstance(m, nn.Conv2d) and max(m.stride) > 1: m.stride = (stride, stride); break
-    for name, m in model.named_modules():
-        if isinstance(m, nn.MaxPool2d): _set_module(model, name, nn.Identity()); break
+def set_stem(model:nn.Module,
+             stem:dict|None): # `{'conv': name, 'stride': s, 'max_pool': name or None}`, as `small_input_stem` records it; None: nothing
+    "Set the stride of conv `stem['conv']` of `model` to `stem['stride']` and replace its `stem['max_pool']` by `nn.Identity()`"
+    if not stem: return model
+    if stem.get('conv') is not None: model.get_submodule(stem['conv']).stride = (stem['stride'], stem['stride'])
+    if stem.get('max_pool') is not None: _set_module(model, stem['max_pool'], nn.Identity())
     return model
+
+def small_input_stem(model:nn.Module,
+                     stride:int=1) -> dict: # the stem's total stride: 1 (stride-1 conv) or 2 (the conv keeps stride 2)
+    "No first max-pool, and stride `stride` for the first strided conv, for 28-32 px inputs; parameters unchanged. Returns what it changed, by module name"
+    if stride not in (1, 2): raise ValueError(f"small_input must be True/1 (stem stride 1) or 2 (stem stride 2), not {stride!r}")
+    conv = next((n for n, m in model.named_modules() if isinstance(m, nn.Conv2d) and max(m.stride) > 1), None)
+    pool = next((n for n, m in model.named_modules() if isinstance(m, nn.MaxPool2d)), None)
+    stem = dict(conv=conv, stride=stride, max_pool=pool)
+    set_stem(model, stem)
+    return stem
 
 # %% ../nbs/01_layers.ipynb #2769a10b
 _xresnet_names = [n for n in xresnet_module.__all__ if n.startswith(('xresnet', 'xse_', 'xsenet'))]
@@ -173,16 +183,51 @@ def create_encoder(arch, # a timm model name, an xresnet name (`xresnet18`, `xse
                   pool_type=pool_type, small_input=small_input, kwargs=kwargs)
     if kind == 'timm' and _token_pooled(body):
         body.reset_classifier(0, 'token' if getattr(body, 'cls_token', None) is not None else 'avg')
-        nf, pool = getattr(body, 'head_hidden_size', body.num_features), None
+        nf, pool, stem = getattr(body, 'head_hidden_size', body.num_features), None, None
     else:
-        if small_input: small_input_stem(body, int(small_input))
+        stem = small_input_stem(body, int(small_input)) if small_input else None
         pool = SelectAdaptivePool2d(pool_type=pool_type, flatten=True)
         nf = (body.num_features if kind == 'timm' else _last_conv_channels(body)) * pool.feat_mult()
         head = getattr(body, 'head', None)
         if kind == 'timm' and isinstance(head, nn.Module): head.requires_grad_(False)  # not used: see above
-    enc = Encoder(body, pool, nf, config)
+    enc = Encoder(body, pool, nf, config, stem)
     if checkpoint: set_grad_checkpointing(enc)
     return enc
+
+# %% ../nbs/01_layers.ipynb #785b976b
+def _in_channels(module:nn.Module) -> int|None:
+    conv = next((m for m in module.modules() if isinstance(m, nn.Conv2d)), None)
+    return conv.in_channels if conv is not None else None
+
+def module_arch(module:nn.Module) -> str:
+    "The name a model of yours is recorded under: `module:<its module>.<its class>`"
+    return f"module:{type(module).__module__}.{type(module).__qualname__}"
+
+def module_encoder(module:nn.Module, # a model of yours: images `(B, C, H, W)` -> features `(B, D)` or feature maps `(B, D, h, w)`
+                   n_in:int|None=None, # its input channels; None: its first conv's, else 3
+                   size:int=64, # the side of the images it will see (one forward pass at this size finds what it returns)
+                   pool_type:str=PoolingType.CatAvgMax): # pooling of feature maps, as `create_encoder`'s
+    "An `Encoder` around a model of yours, which trains and exports as any encoder (the model itself is its body, trained in place)"
+    n_in = n_in or _in_channels(module) or 3
+    was = module.training
+    module.eval()
+    try:
+        with torch.no_grad(): out = module(torch.zeros(2, n_in, size, size, device=next(module.parameters(), torch.zeros(())).device))
+    finally: module.train(was)
+    name = module_arch(module)
+    if getattr(module, 'num_classes', 0) and hasattr(module, 'reset_classifier'):
+        raise ValueError(f"{type(module).__name__} ends in a classifier of {module.num_classes} classes: create it with num_classes=0 "
+                         "(timm.create_model(name, num_classes=0)) or call its reset_classifier(0), so that it returns features.")
+    if not isinstance(out, torch.Tensor):
+        raise ValueError(f"{type(module).__name__} returns a {type(out).__name__}: it must map images (B, C, H, W) to features (B, D) or feature maps (B, D, h, w); "
+                         "wrap it in a module that returns one tensor (e.g. the last feature map).")
+    if out.dim() not in (2, 4) or len(out) != 2:
+        raise ValueError(f"{type(module).__name__} returns a tensor of shape {tuple(out.shape)} for 2 images of {n_in}x{size}x{size}: it must map them to features (2, D) or feature maps (2, D, h, w).")
+    if out.dim() == 2: pool, nf = None, out.shape[1]
+    else:
+        pool = SelectAdaptivePool2d(pool_type=pool_type, flatten=True)
+        nf = out.shape[1] * pool.feat_mult()
+    return Encoder(module, pool, nf, dict(arch=name, n_in=n_in, pool_type=pool_type if pool is not None else None, small_input=False, kwargs={}, probe_size=size))
 
 # %% ../nbs/01_layers.ipynb #950161c9
 _bn_types = (nn.modules.batchnorm._BatchNorm,)

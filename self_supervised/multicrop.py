@@ -7,20 +7,10 @@ from __future__ import annotations
 from fastcore.foundation import L
 from fastcore.meta import delegates
 from .augmentations import get_batch_augs
+from .settings import LOCAL_RATIO, multicrop_size
 
 # %% auto #0
-__all__ = ['LOCAL_RATIO', 'multicrop_size', 'get_multicrop_aug_pipelines']
-
-# %% ../nbs/03a_multicrop.ipynb #c7f45d89
-LOCAL_RATIO = 96 / 224  # DINO's local crops: 96 px for global crops of 224 px
-
-def multicrop_size(size:int, # side of the global crops
-                   ratio:float=LOCAL_RATIO, # side of a local crop as a fraction of `size`
-                   patch_size:int|None=None): # a transformer's patch side (None: any side)
-    "Side of the local crops: `ratio * size` rounded, to a multiple of `patch_size` when given (at least one patch)"
-    if not 0 < ratio <= 1: raise ValueError(f"ratio must be in (0, 1], not {ratio!r}")
-    m = patch_size or 1
-    return max(m, round(size * ratio / m) * m)
+__all__ = ['get_multicrop_aug_pipelines']
 
 # %% ../nbs/03a_multicrop.ipynb #940b0e39
 @delegates(get_batch_augs, but=['size', 'resize_scale'])

@@ -5,13 +5,15 @@
 # %% ../nbs/02_settings.ipynb #f7b7cdc4
 from __future__ import annotations
 import ast, copy, json, numbers, re
+from pathlib import Path
 
 # %% auto #0
 __all__ = ['IMAGENET_STATS', 'TRANSFORM_ARGS', 'ASYMMETRIC_VIEWS', 'OPTIM_ARGS', 'OPTIMIZERS', 'SMALL_IMAGE_MAX',
-           'SMALL_IMAGE_RECIPE', 'LOCAL_RATIO', 'ConfigError', 'is_number', 'is_int', 'in_range', 'describe_range',
-           'Settings', 'declare', 'plain', 'check_value', 'merge_args', 'check_settings', 'small_image_preset',
-           'is_small', 'resolve_transforms', 'view_transform_args', 'expand_views', 'multicrop_size', 'view_size',
-           'norm_stats', 'aug_kwargs', 'batch_aug_args', 'parse_value', 'parse_args']
+           'SMALL_IMAGE_RECIPE', 'LOCAL_RATIO', 'NOT_SETTINGS', 'ConfigError', 'is_number', 'is_int', 'in_range',
+           'describe_range', 'Settings', 'declare', 'plain', 'check_value', 'merge_args', 'check_settings',
+           'small_image_preset', 'is_small', 'resolve_transforms', 'view_transform_args', 'expand_views',
+           'multicrop_size', 'view_size', 'norm_stats', 'aug_kwargs', 'batch_aug_args', 'parse_value', 'parse_args',
+           'read_settings', 'merge_settings']
 
 # %% ../nbs/02_settings.ipynb #5ae9124c
 class ConfigError(ValueError):
@@ -345,3 +347,25 @@ def parse_args(args:list, # `key=value` strings
         raw = keys[0] in _STR_KEYS and len(keys) == 1 and not v.startswith('[')  # a list of files is parsed
         _set(kw, keys, v if raw else parse_value(v))
     return kw
+
+# %% ../nbs/02_settings.ipynb #f33007d5
+NOT_SETTINGS = ('info', 'notes', 'preset')   # what a run's config.json records besides its settings
+
+def read_settings(path) -> dict:
+    "The settings of a YAML or JSON file (`pretrain config=run.yaml`, or a run's `config.json` to repeat the run), without what is no setting"
+    p = Path(path).expanduser()
+    if not p.is_file(): raise ConfigError(f"config file '{path}' does not exist: pass a .yaml or .json file of settings (a run's config.json works).")
+    try:
+        if p.suffix.lower() == '.json': d = json.loads(p.read_text())
+        else:
+            import yaml
+            d = yaml.safe_load(p.read_text())
+    except Exception as e: raise ConfigError(f"config file '{p}' cannot be read ({type(e).__name__}: {str(e).splitlines()[0]}): fix its syntax.") from None
+    if not isinstance(d, dict): raise ConfigError(f"config file '{p}' must hold settings as keys and values, not {type(d).__name__}.")
+    d = {k: v for k, v in d.items() if k not in NOT_SETTINGS}
+    if str(d.get('data', '')).startswith('<list of'): d.pop('data')   # a run over a list of files records its hash, not the list
+    return d
+
+def merge_settings(base:dict, over:dict) -> dict:
+    "`over` on `base`, nested dicts merged key by key (the command line's keys over a file's)"
+    return {**base, **{k: merge_settings(base[k], v) if isinstance(base.get(k), dict) and isinstance(v, dict) else v for k, v in over.items()}}

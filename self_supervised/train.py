@@ -4,7 +4,7 @@
 
 # %% ../nbs/30_train.ipynb #c7df4e2b
 from __future__ import annotations
-import contextlib, json, logging, os, shutil, signal, subprocess, sys, tempfile, warnings
+import contextlib, errno, json, logging, os, shutil, signal, subprocess, sys, tempfile, warnings
 from pathlib import Path
 import torch, torch.nn as nn
 from fastai.torch_core import set_seed, trainable_params
@@ -14,21 +14,22 @@ from fastai.callback.schedule import ParamScheduler
 from fastai.callback.progress import ProgressCallback
 from fastai.callback.tensorboard import TensorBoardCallback
 from importlib.metadata import version
-from .layers import create_encoder, Encoder
+from .layers import create_encoder, Encoder, module_arch, module_encoder, _in_channels
 from .settings import ConfigError, view_size, expand_views
 from .registry import get_method
 from .config import resolve_config, opt_func, lr_schedule, method_aug_pipelines
-from .runs import RunFolder, weights_file, read_weights, checkpoint_meta, load_body, load_encoder
+from .runs import RunFolder, EXPORTS, weights_file, read_weights, checkpoint_meta, load_body, load_encoder
 from .augmentations import show_augs
 from .files import (find_images, check_readable, image_dls, load_image, SkipUnreadable, default_device, default_workers,
                                    check_decode)
 from .vision.core import MultiViewMethod, MomentumModel, exported_encoder, exported_name
 from .vision.simclr import SIMCLR_SMALL_PRESET
 from .checkpoint import *
+from .export import export_backbone
 
 # %% auto #0
 __all__ = ['SMALL_IMAGE_PRESET', 'TrainOnly', 'TensorBoardLog', 'export', 'run_logger', 'run_lock', 'RunDiverged',
-           'RunInterrupted', 'saved_epoch', 'clear_run', 'stops_cleanly', 'build_encoder', 'build_model',
+           'RunInterrupted', 'saved_epoch', 'clear_run', 'stops_cleanly', 'model_of', 'build_encoder', 'build_model',
            'check_view_sizes', 'method_learner', 'init_weights', 'init_heads', 'pretrain', 'save_aug_views']
 
 # %% ../nbs/30_train.ipynb #fb24ec44
@@ -44,19 +45,23 @@ class TensorBoardLog(TensorBoardCallback):
         if self.learn.yb: super().after_batch()  # the method sets `yb`; a skipped batch has none
 
 # %% ../nbs/30_train.ipynb #7ac54de5
-def export(checkpoint, # a `last.pth`, a run folder, or a state_dict file
-           out=None, # folder for `backbone.pth`/`.json`; default: the run's `exported_models/`
+def export(checkpoint, # a `last.pth`, a run folder, an exported `backbone.pth`, or a state_dict file
+           out=None, # folder to write to; default: the run's `exported_models/`
            model:str|None=None, # architecture, for checkpoints that do not record it
-           model_args:dict|None=None): # `create_encoder` arguments for such checkpoints (n_in, small_input, ...)
-    "Export the encoder of `checkpoint` as `backbone.pth` + `backbone.json`; returns the `.pth` path"
+           model_args:dict|None=None, # `create_encoder` arguments for such checkpoints (n_in, small_input, ...)
+           format:str='timm'): # 'timm': backbone.pth (timm's own model loads it); 'torchvision': backbone_torchvision.pth (model=torchvision/<name>); 'onnx': backbone.onnx (needs the onnx extra)
+    "Export the encoder of `checkpoint` for timm (`backbone.pth` + `backbone.json`), torchvision or ONNX, and say what it wrote; returns the weights' path"
+    if format not in EXPORTS: raise ConfigError(f"format must be one of {', '.join(map(repr, EXPORTS))}, not {format!r}.")
     p = weights_file(checkpoint, ('last',))
     if p is None: raise ConfigError(f"No checkpoint at '{checkpoint}': pass a last.pth, a run folder or a state_dict file.")
     enc, info = load_encoder(p, model, model_args)
     run = RunFolder.of(p)
     out = Path(out) if out else run.exports if run else p.parent
-    info = {k: v for k, v in info.items() if k in ('image_size', 'normalize', 'method')}
-    path = export_backbone(enc, out, **info)
-    print(f"Exported the {enc.config['arch']} encoder of {p} ({enc.num_features} features) to {path} and {path.with_suffix('.json').name}")
+    path = export_backbone(enc, out, format, info.get('image_size'), info.get('normalize'), **{k: info[k] for k in ('method',) if k in info})
+    c = json.loads((out/EXPORTS[format][1]).read_text())
+    print(f"Exported the {enc.config['arch']} encoder of {p} ({enc.num_features} features) to {path} and {EXPORTS[format][1]}"
+          + (f" (onnxruntime's features within {c['onnx']['max_difference']:.1e} of PyTorch's)" if format == 'onnx' else ''))
+    if format == 'timm' and c.get('timm') is None: print(f"note: {c['timm_note']}: load it with self_supervised.runs.load_encoder, or export format=onnx.")
     return path
 
 # %% ../nbs/30_train.ipynb #b55f9e04
@@ -159,8 +164,9 @@ def clear_run(out:Path):
 @contextlib.contextmanager
 def stops_cleanly(out:Path, # the run folder
                   epochs:int, # the run's epochs
-                  learn=None): # its Learner, to say in which epoch it stopped
-    "Turn a loss or weights that are not finite into `RunDiverged`, and Ctrl-C into `RunInterrupted`, each saying how to go on"
+                  learn=None, # its Learner, to say in which epoch it stopped
+                  restart:str='init_from'): # the argument that starts a new run from a checkpoint's weights (`finetune`: checkpoint)
+    "Turn a loss or weights that are not finite into `RunDiverged`, Ctrl-C into `RunInterrupted`, a full disk into `DiskFull`, each saying how to go on"
     ck = RunFolder(out).last
     try: yield
     except (RunDiverged, RunInterrupted): raise
@@ -168,10 +174,15 @@ def stops_cleanly(out:Path, # the run folder
         k, where = saved_epoch(out), f" in epoch {learn.epoch + 1}/{epochs}" if learn is not None else ''
         raise RunInterrupted(f"Interrupted{where}: rerun the same command to resume from the checkpoint of epoch {k} ('{ck}')." if k else
                              f"Interrupted{where}, before the first epoch ended: rerun the same command to start again.") from e
+    except OSError as e:
+        if e.errno not in (errno.ENOSPC, errno.EDQUOT): raise
+        k, f = saved_epoch(out), e.filename or 'a file of the run'
+        raise DiskFull(e.errno, f"No space left on device while writing {f}: free some space and run the same command again; " +
+                       (f"it resumes from the checkpoint of epoch {k} ('{ck}'), which is intact." if k else "no epoch ended, so it starts again."), f) from e
     except FloatingPointError as e:
         k = saved_epoch(out)
         raise RunDiverged(f"{e} " + (f"The checkpoint of epoch {k} is kept: to go on from its weights with other settings "
-                                      f"(e.g. a lower lr), start a new run with init_from={ck} and another out." if k else
+                                      f"(e.g. a lower lr), start a new run with {restart}={ck} and another out." if k else
                                       "No epoch ended: run again with a lower lr.")) from e
 
 # %% ../nbs/30_train.ipynb #89c5f2b0
@@ -194,9 +205,23 @@ def _check_ranks_agree(start:int, n_images:int, out:Path):
 
 def _loss_set_by_callback(*args): raise RuntimeError("The method's callback sets the loss: it is missing from this Learner.")
 
-def build_encoder(cfg:dict) -> Encoder:
-    "The encoder of a resolved configuration; an unknown model name is a `ConfigError`"
+def model_of(model, # a model name, or a model of yours (an `nn.Module`: images -> features or feature maps)
+             model_args:dict|None=None) -> tuple: # as for `pretrain`
+    "`(name, model_args, module)`: a model of yours goes by `module_arch`'s name, its channels its first conv's unless `model_args` say"
+    if not isinstance(model, nn.Module): return model, model_args, None
+    n_in = (model_args or {}).get('n_in') or _in_channels(model)
+    return module_arch(model), dict(model_args or {}, **({'n_in': n_in} if n_in else {})), model
+
+def build_encoder(cfg:dict, # a resolved configuration
+                  module:nn.Module|None=None) -> Encoder: # a model of yours (`model_of`), for `cfg` of a `module:` model
+    "The encoder of a resolved configuration; an unknown model name, or a model of yours that does not fit, is a `ConfigError`"
     margs = dict(cfg['model_args'])
+    if module is not None:
+        try: return module_encoder(module, margs['n_in'], cfg['size'], margs['pool_type'])
+        except ValueError as e: raise ConfigError(str(e).splitlines()[0]) from None
+        except RuntimeError as e:
+            raise ConfigError(f"{type(module).__name__} cannot take images of {margs['n_in']}x{cfg['size']}x{cfg['size']} "
+                              f"({str(e).splitlines()[0]}): pass model_args.n_in or a size it takes.") from None
     try: return create_encoder(cfg['model'], **margs)
     except (ValueError, TypeError) as e:
         why = str(e).splitlines()[0]
@@ -300,7 +325,7 @@ def _launch(kwargs:dict, devices:int, log_out:Path):
 # %% ../nbs/30_train.ipynb #1bae342d
 def pretrain(out, # folder of the run: config, logs, checkpoints, exported backbone
              data=None, # folder of images (searched recursively) or list of image files; None: the demo digits
-             model:str='resnet18', # timm name (`resnet50`, `timm/resnet50`), xresnet name, or `torchvision/resnet18`
+             model:str|nn.Module='resnet18', # timm name (`resnet50`, `timm/resnet50`), xresnet name, `torchvision/resnet18`, or a model of yours (an `nn.Module`, trained in place)
              method:str='simclr', # self-supervised method: a registered name (`self_supervised.registry.list_methods()`)
              epochs:int=100, # epochs to train in all (a resumed run continues to this)
              batch_size:int|None=None, # global batch size (split over `devices`); None: 256, or the small-image preset's
@@ -325,6 +350,10 @@ def pretrain(out, # folder of the run: config, logs, checkpoints, exported backb
     out = Path(out).expanduser()
     run = RunFolder(out)
     ws, rk, local = _dist_env()
+    model, model_args, module = model_of(model, model_args)
+    if module is not None and (devices or 1) > 1 and ws == 1:
+        raise ConfigError("devices > 1 relaunches the run under torchrun, which cannot carry a model object: run your script under "
+                          f"torchrun --nproc_per_node={devices} (with devices=None) instead.")
     if devices is not None and (not isinstance(devices, int) or devices < 1): raise ConfigError(f"devices must be a positive integer, not {devices!r}.")
     for k, v in dict(resume=resume, overwrite=overwrite, progress=progress).items():
         if not (isinstance(v, bool) or (k == 'progress' and v is None)): raise ConfigError(f"{k} must be True or False, not {v!r}.")
@@ -336,7 +365,7 @@ def pretrain(out, # folder of the run: config, logs, checkpoints, exported backb
     cfg = resolve_config(files, data, model, method, epochs, batch_size, size, lr, method_args, transform_args,
                          optim_args, model_args, precision, seed, init_from)
     set_seed(seed + rk)  # the encoder's initial weights
-    encoder = build_encoder(cfg)
+    encoder = build_encoder(cfg, module)
     check_view_sizes(encoder, cfg)
     state = check_out(out, cfg, resume, overwrite)
     init = init_weights(encoder, init_from, method) if init_from and not state else None
@@ -397,7 +426,7 @@ def pretrain(out, # folder of the run: config, logs, checkpoints, exported backb
             path = export_backbone(exported_encoder(learn.model), run.exports, **export_info)
             done = elog.rows[-1]['epoch'] if elog.rows else start
             log.info((f"Done: {done} epoch{'s' * (done != 1)}." if done >= epochs else f"Stopped after epoch {done}/{epochs}: rerun to resume.")
-                     + f" Backbone exported to {path}")
+                     + f" Backbone exported to {path}" + (f": a model of yours, which loads into a new instance: load_encoder('{out}', model={type(module).__name__}())" if module is not None else ''))
         return run.backbone
 
 # %% ../nbs/30_train.ipynb #9c97481f
@@ -405,7 +434,7 @@ def save_aug_views(data=None, # folder of images or list of files; None: the dem
                    out='views.png', # PNG file to write
                    n:int=8, # number of images (rows)
                    method:str='simclr', # the method whose views to show
-                   model:str='resnet18', # the encoder, as for `pretrain` (a transformer's patch size rounds the views' sides)
+                   model:str|nn.Module='resnet18', # the encoder, as for `pretrain` (a transformer's patch size rounds the views' sides)
                    size:int|None=None, # image side, as for `pretrain`
                    model_args:dict|None=None, # as for `pretrain` (n_in)
                    transform_args:dict|None=None, # as for `pretrain`
@@ -414,6 +443,7 @@ def save_aug_views(data=None, # folder of images or list of files; None: the dem
     "Write a PNG grid of `n` images of `data` with the views `method` makes of them (columns: image, view 1, view 2, ...)"
     files = check_readable(find_images(data), data)
     if len(files) < 2: raise ConfigError(f"show-augs needs at least 2 images, '{data}' has {len(files)}.")
+    model, model_args, module = model_of(model, model_args)
     cfg = resolve_config(files, data, model=model, method=method, batch_size=2, size=size, method_args=method_args,
                          transform_args=transform_args, model_args=model_args)
     n_in, size = cfg['model_args']['n_in'], cfg['size']
@@ -424,7 +454,7 @@ def save_aug_views(data=None, # folder of images or list of files; None: the dem
         if len(ims) == n: break
     import matplotlib.pyplot as plt
     torch.manual_seed(seed)
-    axs = show_augs(method_aug_pipelines(cfg, build_encoder(cfg).patch_size), torch.stack(ims), n=len(ims))
+    axs = show_augs(method_aug_pipelines(cfg, build_encoder(cfg, module).patch_size), torch.stack(ims), n=len(ims))
     fig = axs[0, 0].figure
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=80, bbox_inches='tight'); plt.close(fig)

@@ -5,6 +5,7 @@ import numpy as np
 import pytest, torch
 from PIL import Image
 from self_supervised.cli import main, COMMANDS
+from _helpers import digit_folders
 from self_supervised.data import mnist_arrays, mnist_split
 
 TINY = ['model=test_resnet', 'size=16', 'batch_size=32', 'num_workers=0', 'progress=False']
@@ -18,14 +19,7 @@ def cli(*args):
 @pytest.fixture(scope='module')
 def digits(tmp_path_factory):
     "An ImageNet-style folder of real digits: train/<label>/ (128) and valid/<label>/ (64)"
-    d = tmp_path_factory.mktemp('digits')
-    X, y = mnist_arrays()
-    tr, va = mnist_split()
-    for split, idx in (('train', tr[:128]), ('valid', va[:64])):
-        for i in idx:
-            (d/split/str(y[i])).mkdir(parents=True, exist_ok=True)
-            Image.fromarray(X[i]).save(d/split/str(y[i])/f'{i:04d}.png')
-    return d
+    return digit_folders(tmp_path_factory.mktemp('digits'), 128, 64)
 
 @pytest.fixture(scope='module')
 def run(digits, tmp_path_factory):
@@ -51,8 +45,9 @@ def test_help_lists_keys_with_defaults(name):
     rc, o, _ = cli(name, '--help')
     assert rc == 0 and o.startswith(f'usage: self-supervised {name}')
     keys = {'pretrain': ['out', 'data', 'epochs', 'method_args.temp', 'transform_args.color_jitter.prob', 'optim_args.warmup_epochs'],
-            'embed': ['data', 'checkpoint', 'out'], 'export': ['checkpoint', 'out'], 'evaluate': ['data', 'checkpoint', 'linear'],
-            'show-augs': ['data', 'out', 'n']}[name]
+            'embed': ['data', 'checkpoint', 'out'], 'export': ['checkpoint', 'out', 'format'], 'evaluate': ['data', 'checkpoint', 'linear'],
+            'show-augs': ['data', 'out', 'n'], 'finetune': ['data', 'checkpoint', 'out', 'epochs', 'init', 'valid_pct'],
+            'extract-frames': ['data', 'out', 'fps', 'max_frames', 'size']}[name]
     for k in keys: assert f'\n  {k} ' in o, (k, o)
     if name == 'pretrain': assert "  epochs           100" in o and 'small-image preset' in o
 

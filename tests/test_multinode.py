@@ -7,7 +7,8 @@ import os, re, signal, socket, subprocess, sys, time
 from pathlib import Path
 import psutil, pytest, torch
 from self_supervised.runs import load_checkpoint
-from test_pretrain import digits, _cli, _epoch, _metrics
+from test_pretrain import digits, _cli, _metrics
+from _helpers import saved_epoch
 
 pytestmark = pytest.mark.slow
 EPOCHS, TIMEOUT = 3, 300
@@ -109,7 +110,7 @@ def test_sigkill_of_either_node_resumes(tmp_path, digits, one_node, victim):
     nodes = Nodes(tmp_path, out, digits, EPOCHS, env={'SELF_SUPERVISED_PAUSE_BEFORE_RENAME': '1'})
     try:
         t0 = time.time()
-        while _epoch(ckpt) is None:
+        while saved_epoch(ckpt) is None:
             assert all(p.poll() is None for p in nodes.ps), 'a node ended before the first checkpoint'
             assert time.time() - t0 < TIMEOUT, f'no checkpoint after {TIMEOUT}s'
             time.sleep(0.01)
@@ -128,7 +129,7 @@ def test_sigkill_of_either_node_resumes(tmp_path, digits, one_node, victim):
         assert not left, f'processes left behind: {left}'
         print(f'node of rank {victim} killed; the other ended in {time.time() - t1:.1f}s')
     finally: nodes.kill()
-    assert _epoch(ckpt) == 1, f'killed too late: checkpoint of epoch {_epoch(ckpt)}'
+    assert saved_epoch(ckpt) == 1, f'killed too late: checkpoint of epoch {saved_epoch(ckpt)}'
     _two_nodes(tmp_path, out, digits, name='again')                           # the same commands again
     log = (out/'train.log').read_text()
     assert 'Resuming at epoch 2/3' in log and 'Resuming at epoch 1/' not in log

@@ -12,18 +12,14 @@ from self_supervised.data import mnist_arrays, mnist_split
 from self_supervised.train import ConfigError, SMALL_IMAGE_PRESET
 from self_supervised.runs import load_checkpoint
 from self_supervised.cli import main
+from _helpers import digit_folders, saved_epoch, kill_after_first_checkpoint
 
 FAST = dict(model='test_resnet', size=16, batch_size=32, num_workers=0, progress=False)
 
 @pytest.fixture(scope='module')
 def digits(tmp_path_factory):
     "128 real MNIST digits (all classes) as PNGs in class folders"
-    d = tmp_path_factory.mktemp('digits')
-    X, y = mnist_arrays()
-    for i in mnist_split()[0][:128]:
-        (d/str(y[i])).mkdir(exist_ok=True)
-        Image.fromarray(X[i]).save(d/str(y[i])/f'{i:04d}.png')
-    return d
+    return digit_folders(tmp_path_factory.mktemp('digits'), 128)
 
 def _args(out, data, epochs, *extra):
     "The arguments of `self-supervised pretrain` for a tiny run"
@@ -40,9 +36,6 @@ def _run(cmd, env=None, timeout=300):
     assert r.returncode == 0, f"{' '.join(map(str, cmd))} failed:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}"
     return r
 
-def _epoch(ckpt):
-    try: return load_checkpoint(ckpt)['epoch']
-    except Exception: return None  # not there yet
 
 def _metrics(out): return list(csv.DictReader(open(out/'metrics.csv')))
 
@@ -135,17 +128,9 @@ def test_sigkill_during_training_resumes_exactly(tmp_path, digits, method):
     ref, run, m = tmp_path/'ref', tmp_path/'run', f'method={method}'
     _main(ref, digits, 3, m)                                      # uninterrupted
     # a second's pause before each checkpoint's rename: epochs of a fraction of a second cannot finish before the kill lands
-    p = subprocess.Popen(_cli(run, digits, 3, m), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                         env={**os.environ, 'SELF_SUPERVISED_PAUSE_BEFORE_RENAME': '1'})
-    ckpt, t0 = run/'checkpoints'/'last.pth', time.time()
-    try:
-        while _epoch(ckpt) is None:
-            assert p.poll() is None, 'the run ended before its first checkpoint'
-            assert time.time() - t0 < 240, 'no checkpoint after 240s'
-            time.sleep(0.01)
-        p.send_signal(signal.SIGKILL)                             # during epoch 2
-    finally: p.wait()
-    k = _epoch(ckpt)
+    ckpt = run/'checkpoints'/'last.pth'
+    p = kill_after_first_checkpoint(_cli(run, digits, 3, m), ckpt)   # during epoch 2
+    k = saved_epoch(ckpt)
     assert k == 1, f'killed too late: checkpoint of epoch {k}'
     assert (run/'.lock').exists()                                 # left by the killed process, whose flock went with it
     _main(run, digits, 3, m)                                      # the same command again
@@ -173,7 +158,8 @@ def test_distillation_resumes_exactly_and_checks_its_teacher(tmp_path, digits, c
     """A distillation run stopped after epoch 1 and resumed by the same command (the teacher reloaded from the file config.json
     records) ends as the uninterrupted run; no checkpoint holds the teacher; a changed teacher file or none is a one-line error"""
     from fastai.callback.core import Callback, CancelFitException
-    from self_supervised.checkpoint import Checkpoint, export_backbone
+    from self_supervised.checkpoint import Checkpoint
+    from self_supervised.export import export_backbone
     from self_supervised.layers import create_encoder
     from self_supervised.vision.distillation import file_sha256
     class StopAfterFirstEpoch(Callback):
@@ -186,7 +172,7 @@ def test_distillation_resumes_exactly_and_checks_its_teacher(tmp_path, digits, c
     _main(ref, digits, 3, *m)                                     # uninterrupted
     pretrain(run, data=digits, epochs=3, method='distillation', method_args=dict(teacher=str(tmp_path/'teacher')), **FAST,
              cbs=[StopAfterFirstEpoch()])
-    assert _epoch(run/'checkpoints'/'last.pth') == 1
+    assert saved_epoch(run/'checkpoints'/'last.pth') == 1
     _main(run, digits, 3, *m)                                     # the same command resumes
     assert 'Resuming at epoch 2/3' in (run/'train.log').read_text()
     cfg = json.loads((run/'config.json').read_text())['method_args']
@@ -206,7 +192,7 @@ def test_distillation_resumes_exactly_and_checks_its_teacher(tmp_path, digits, c
     torch.save({k: v + 1 if v.is_floating_point() else v for k, v in sd.items()}, bb)   # the teacher changes
     with pytest.raises(ConfigError, match=r"depends on changed since it started \(method_args\.teacher_sha256 .*put the original file back") as e:
         pretrain(run, data=digits, epochs=4, method='distillation', method_args=dict(teacher=str(tmp_path/'teacher')), **FAST)
-    assert '\n' not in str(e.value) and _epoch(run/'checkpoints'/'last.pth') == 3
+    assert '\n' not in str(e.value) and saved_epoch(run/'checkpoints'/'last.pth') == 3
     assert main(_args(tmp_path/'none', digits, 1, 'method=distillation')) == 2   # no teacher
     err = capsys.readouterr().err
     assert err.startswith('error: method_args: distillation needs a teacher: pass method_args.teacher=') and err.count('\n') == 1, err
@@ -245,7 +231,7 @@ def test_second_run_refused_and_ctrl_c(tmp_path, digits, capsys):
                          preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     t0 = time.time()
     try:
-        while _epoch(ckpt) is None:                               # training, past its first checkpoint
+        while saved_epoch(ckpt) is None:                               # training, past its first checkpoint
             assert p.poll() is None and time.time() - t0 < 240, 'no checkpoint'
             time.sleep(0.01)
         assert main(_args(run, digits, 1000)) == 2                # the second run: this process
@@ -256,14 +242,14 @@ def test_second_run_refused_and_ctrl_c(tmp_path, digits, capsys):
         o, e = p.communicate(timeout=120)
     finally:
         if p.poll() is None: p.kill(); p.wait()
-    k = _epoch(ckpt)
+    k = saved_epoch(ckpt)
     assert p.returncode == 130, (o, e)
     assert re.fullmatch(rf"Interrupted in epoch \d+/1000: rerun the same command to resume from the checkpoint of epoch {k} "
                         rf"\('{re.escape(str(ckpt))}'\)\.\n", e), e
     assert 'Traceback' not in o + e and len((o + e).splitlines()) <= 10, o + e
     assert not list(run.rglob('*.tmp')) and not (run/'exported_models').exists() and not (run/'.lock').exists()
     _main(run, digits, k + 1)                                     # the same command (epochs are not compared) resumes
-    assert f'Resuming at epoch {k + 1}/{k + 1}' in (run/'train.log').read_text() and _epoch(ckpt) == k + 1
+    assert f'Resuming at epoch {k + 1}/{k + 1}' in (run/'train.log').read_text() and saved_epoch(ckpt) == k + 1
 
 def test_checkpoint_loads_weights_only(tmp_path, digits):
     out = tmp_path/'run'
@@ -292,3 +278,42 @@ def test_devices_2_on_cpu(tmp_path, digits):
     assert len(load_checkpoint(out/'checkpoints'/'last.pth')['rng']) == 2
     assert (out/'exported_models'/'backbone.pth').exists()
     assert not (out/'.lock').exists()   # the launching process held it; its torchrun processes did not try to take it
+
+# --- a full disk ---
+
+def _small_filesystem(path, size_kb:int) -> bool:
+    "Mount a tmpfs of `size_kb` kB on `path` (a real filesystem that fills up); False where this process may not mount"
+    path.mkdir(parents=True, exist_ok=True)
+    if os.environ.get('SS_TEST_NO_MOUNT'): return False   # to check the other way on a machine that may mount
+    r = subprocess.run(['mount', '-t', 'tmpfs', '-o', f'size={size_kb}k', 'tmpfs', str(path)], capture_output=True)
+    return r.returncode == 0
+
+def test_full_disk_is_named_and_the_run_resumes(tmp_path, digits):
+    "The disk fills up while the second checkpoint is written: one line names the cause, the file and the fix; the first checkpoint stays whole, no temporary file is left, and the same command resumes once there is space"
+    probe = tmp_path/'probe'
+    _main(probe, digits, 1)
+    ck = load_checkpoint(probe/'checkpoints'/'last.pth')
+    size = (probe/'checkpoints'/'last.pth').stat().st_size + sum(f.stat().st_size for f in probe.rglob('*') if f.is_file() and 'checkpoints' not in f.parts)
+    out = tmp_path/'small'
+    mounted = _small_filesystem(out, (size + (probe/'checkpoints'/'last.pth').stat().st_size // 2) // 1024 + 64)
+    try:
+        if not mounted:   # no permission to mount: the second checkpoint's temporary file is a link to /dev/full, which refuses every write (ENOSPC)
+            class _FullAfterFirst(__import__('fastai.callback.core', fromlist=['Callback']).Callback):
+                order = 100
+                def after_epoch(self):
+                    if self.epoch == 0: (out/'checkpoints'/'.last.pth.tmp').symlink_to('/dev/full')
+            with pytest.raises(OSError) as e: pretrain(out, data=digits, epochs=2, **FAST, cbs=[_FullAfterFirst()])
+            msg = str(e.value)
+        else:
+            r = subprocess.run(_cli(out, digits, 2), capture_output=True, text=True, timeout=300)
+            assert r.returncode == 1 and r.stderr.count('\n') == 1, r.stderr
+            msg = r.stderr
+        assert 'No space left on device while writing' in msg and 'last.pth' in msg, msg
+        assert "free some space and run the same command again; it resumes from the checkpoint of epoch 1" in msg, msg
+        assert not os.path.lexists(out/'checkpoints'/'.last.pth.tmp')   # no half-written temporary file
+        assert load_checkpoint(out/'checkpoints'/'last.pth')['epoch'] == 1           # the first checkpoint, whole
+        if mounted: subprocess.run(['mount', '-o', 'remount,size=64m', str(out)], check=True)   # space freed
+        _main(out, digits, 2)
+        assert load_checkpoint(out/'checkpoints'/'last.pth')['epoch'] == 2 and len(_metrics(out)) == 2
+    finally:
+        if mounted: subprocess.run(['umount', str(out)])

@@ -9,6 +9,11 @@ after the cell that defines it; the navigation groups the modules. The hand-writ
 README, `results.md` from a notebook) and point to their pages on the site; a link to any other file of the repository
 (a script, a JSON of results) becomes its path, as the site has no copy of it. Sources go to `_docs_src/`, the static
 site to `_docs/` (mkdocs-material + mkdocs-jupyter; plain links, so it reads from disk: open `_docs/index.html`).
+
+The site needs nothing from the network. Notebook pages render their math (`$...$`, `$$...$$`) with MathJax served from
+the site itself: the version pinned in `tools/docs_assets/package.json` (and its lock file), fetched by `npm ci` into
+`tools/docs_assets/node_modules/` (git-ignored) when missing or of another version, then copied with its loader to
+`assets/mathjax/`. The site's CSS is `tools/docs_assets/extra.css`. Code cells show no `In [ ]:` prompts.
 """
 import ast, importlib, json, os, re, shutil, subprocess, sys, warnings
 from pathlib import Path
@@ -18,6 +23,8 @@ SRC, SITE = ROOT/'_docs_src', ROOT/'_docs'
 SECTIONS = [('Building blocks', r'^0'), ('Methods', r'^1'), ('Training and evaluation', r'^[2-9]')]
 RESULTS = 'Results'  # the section of the hand-written pages: nbs/*.md (results.md first), then BENCH
 BENCH = ('bench/README.md', 'bench.md')  # the benchmarks' index: its path in the repository, its page on the site
+ASSETS = ROOT/'tools'/'docs_assets'  # what the site serves besides the pages: package.json pins MathJax; extra.css
+MATHJAX = 'assets/mathjax'  # where the site has MathJax; notebook pages, all at the site's root, load MATHJAX/load.js
 
 def site_pages(root:Path=ROOT) -> dict:
     "Repository path -> page of the site, for every file that is a page: README, notebooks, `nbs/*.md`, the bench index"
@@ -93,6 +100,26 @@ def convert(fn:Path, pages:dict|None=None) -> tuple:
                 if name in getattr(mod, '__all__', []): cells.append(_md(_api_md(getattr(mod, name))))
     return title, dict(nb, cells=cells)
 
+def mathjax(dest:Path) -> str:
+    """Copy MathJax (the version `ASSETS/package.json` pins; `npm ci` fetches it when `ASSETS/node_modules` lacks it)
+    and its loader (`ASSETS/load-mathjax.js`, as `load.js`) to folder `dest`; the version copied"""
+    want = json.loads((ASSETS/'package.json').read_text())['dependencies']['mathjax']
+    pkg = ASSETS/'node_modules'/'mathjax'
+    have = json.loads((pkg/'package.json').read_text())['version'] if (pkg/'package.json').exists() else None
+    if have != want:
+        if not (npm := shutil.which('npm')):
+            sys.exit(f"The site serves MathJax {want} from disk and npm fetches it: install npm (Debian: `apt-get install npm`), "
+                     f"or run `npm ci` in {ASSETS.relative_to(ROOT)} where npm is.")
+        print(f"Fetching MathJax {want} (npm ci in {ASSETS.relative_to(ROOT)})", flush=True)
+        subprocess.run([npm, 'ci', '--no-audit', '--no-fund', '--loglevel=error'], cwd=ASSETS, check=True)
+        have = json.loads((pkg/'package.json').read_text())['version']
+        if have != want: sys.exit(f"npm ci installed MathJax {have}, package.json pins {want}: update package-lock.json (npm install)")
+    dest.mkdir(parents=True, exist_ok=True)
+    shutil.copy(pkg/'es5'/'tex-svg-full.js', dest)  # one file: the TeX input with every extension, SVG output (no fonts)
+    shutil.copy(pkg/'LICENSE', dest/'LICENSE')
+    shutil.copy(ASSETS/'load-mathjax.js', dest/'load.js')
+    return have
+
 def build(run_mkdocs:bool=True):
     warnings.filterwarnings('ignore')
     sys.path.insert(0, str(ROOT))
@@ -105,7 +132,8 @@ def build(run_mkdocs:bool=True):
         text = (ROOT/path).read_text()
         (docs/page).write_text(site_links(text, path, site))
         if page != 'index.md': mds[page] = _title(text, Path(page).stem)
-    (docs/'extra.css').write_text(".md-grid { max-width: 1400px; }\n.jp-InputPrompt, .jp-OutputPrompt { display: none; }\n")
+    shutil.copy(ASSETS/'extra.css', docs/'extra.css')
+    mathjax(docs/MATHJAX)
     pages = {}
     for fn in sorted((ROOT/'nbs').glob('*.ipynb')):
         title, nb = convert(fn, site)
@@ -117,8 +145,12 @@ def build(run_mkdocs:bool=True):
         if items: nav.append({section: items})
     if mds: nav.append({RESULTS: [{t: f} for f, t in mds.items()]})
     cfg = dict(site_name='self_supervised', docs_dir='docs', site_dir=str(SITE), use_directory_urls=False,
-               theme=dict(name='material', font=False, features=['navigation.sections', 'navigation.indexes', 'toc.follow']),
-               plugins=[{'mkdocs-jupyter': dict(execute=False, include_source=True, ignore_h1_titles=False)}],
+               theme=dict(name='material', font=False,
+                          features=['navigation.sections', 'navigation.indexes', 'toc.follow', 'toc.integrate']),
+               # no_prompt: no `In [ ]:` / output prompts in the HTML (hiding them with CSS loses to mkdocs-jupyter's
+               # more specific `.jupyter-wrapper .jp-CodeCell .jp-Cell-inputWrapper .jp-InputPrompt{display:block}`)
+               plugins=[{'mkdocs-jupyter': dict(execute=False, include_source=True, ignore_h1_titles=False, no_prompt=True,
+                                                custom_mathjax_url=f'{MATHJAX}/load.js')}],
                extra_css=['extra.css'], markdown_extensions=['tables', 'admonition', 'pymdownx.superfences', 'attr_list'], nav=nav)
     (SRC/'mkdocs.yml').write_text(json.dumps(cfg, indent=1))  # JSON is YAML
     if run_mkdocs:

@@ -1,0 +1,167 @@
+"""Each method of this library against lightly's own implementation of the same method, at equal wall-clock on the same
+folders, both scored by the one scorer, each also at its initial weights: the final figures and what training added.
+
+    python bench/vs_lightly_methods.py [--budget 300] [--methods simclr,moco,...] [--datasets digits,colorcrops,graytex]
+                                       [--split val|test] [--seeds 0] [--libs ours,lightly] [--limit N] [--workers 1] [--noise]
+
+Data: bench/datasets.py (digits 28 px gray, colorcrops 48 px colour, graytex 32 px gray; `--split val` trains on
+`val_train/` and scores on `val/`, the split for choosing defaults; `test` is the held-out comparison, run once).
+  - ours: `pretrain(method=M)` on the training folder with every default (the method's small-image preset), its schedule
+    stretched over `--budget` seconds of wall-clock (bench/quality.py `pretrain_for`), decoding in `--workers` processes;
+    its exported backbone embeds both folders as `embed` would (its `backbone.json`: size and normalization).
+  - lightly: lightly 1.6's own implementation of M as its examples write it (bench/peers/lightly_methods.py: heads, loss,
+    transforms, torchvision resnet18, a plain loop, batches of 128, `--workers` loader processes), for the same seconds,
+    in its own venv (bench/venv_lightly, made on first use: lightly 1.6 with our torch pins).
+  - at init: the same, stopped after its first training step (the seeded weights, BatchNorm's statistics of one batch).
+Every row is scored by bench/score.py (`score_features`): kNN (k=20, cosine, distance-weighted) and logistic regression
+on standardized features, fit on the training features, top-1 % on the evaluation images.
+
+Each cell (library, data set, split, method, budget or init, seed, limit) is cached in
+bench/results/vs_lightly_methods/cells/ under a version: for ours a hash of the library's source (self_supervised/*.py)
+and of the bench scripts it runs through; for lightly a hash of the peer script and lightly's version. A rerun computes
+only the cells whose version changed or that are missing, so the table fills over several sittings. `--noise` measures
+the spread of a cell: SimCLR on colorcrops, seeds 0, 1, 2, both libraries (written beside the table).
+Writes bench/results/vs_lightly_methods[_<split>][_limitN].json and .md, and prints the table. Timings mean something only
+on a quiet machine: each cell records the load average before and after.
+"""
+from __future__ import annotations
+import argparse, hashlib, json, os, platform, shutil, subprocess, sys, tempfile, time
+from pathlib import Path
+import numpy as np, torch
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH))
+from datasets import DATASETS, SIZES, folders, load_folder
+from score import score_features, KNN_K
+
+REPO, RESULTS = BENCH.parent, BENCH/'results'
+CELLS = RESULTS/'vs_lightly_methods'/'cells'
+PEER = BENCH/'peers'/'lightly_methods.py'
+VENV = BENCH/'venv_lightly'
+PIN = 'lightly==1.6.*'
+METHODS = ('simclr', 'moco', 'byol', 'simsiam', 'barlow_twins', 'vicreg', 'dino', 'swav')   # what lightly implements of ours
+
+def _sha(*paths) -> str:
+    h = hashlib.sha1()
+    for p in paths:
+        for f in sorted(Path(p).rglob('*.py')) if Path(p).is_dir() else [Path(p)]: h.update(f.read_bytes())
+    return h.hexdigest()[:12]
+
+def version(lib:str) -> str:
+    if lib == 'ours': return _sha(REPO/'self_supervised', BENCH/'quality.py', Path(__file__))
+    return _sha(PEER) + '-' + PIN
+
+def lightly_python() -> Path:
+    "The peer venv's python, made on first use"
+    py = VENV/'bin'/'python'
+    if not py.exists():
+        subprocess.run([sys.executable, '-m', 'venv', str(VENV)], check=True)
+        pins = [l.strip() for l in (REPO/'constraints.txt').read_text().splitlines() if l.startswith(('torch==', 'torchvision=='))]
+        subprocess.run([str(py), '-m', 'pip', 'install', '-q', *pins, PIN, 'scikit-learn', 'numpy', 'pillow'], check=True)
+    return py
+
+def _load() -> float: return round(os.getloadavg()[0], 2)
+
+# ---------------------------------------------------------------------------------------------------------- one cell
+
+class _OneStep(__import__('fastai.callback.core', fromlist=['Callback']).Callback):
+    "Stop the fit after its first training step"
+    order = 100
+    def after_step(self): raise __import__('fastai.callback.core', fromlist=['CancelFitException']).CancelFitException()
+
+def ours_features(method:str, train:Path, ev:Path, budget:float|None, seed:int, workers:int, work:Path) -> tuple:
+    "`(features train, eval, info)` of our `pretrain(method=...)` after `budget` seconds (None: after one step)"
+    from quality import pretrain_for, pretrain_files, batches, eval_inputs
+    from self_supervised.runs import load_backbone, backbone_config
+    from self_supervised.evaluation import embed
+    files = sorted(Path(train).rglob('*.png'))
+    t = time.perf_counter()
+    if budget is None:
+        enc = load_backbone(pretrain_files(files, work/'run', seed, method=method, epochs=1, cbs=[_OneStep()], num_workers=workers)); epochs = None
+    else: enc, epochs = pretrain_for(budget, files, work/'run', seed=seed, method=method, num_workers=workers)
+    secs = time.perf_counter() - t
+    inputs = eval_inputs(backbone_config(work/'run'))
+    def feats(d):
+        x, y, _ = load_folder(d)
+        x = torch.from_numpy(x if x.ndim == 4 else x[..., None]).permute(0, 3, 1, 2).contiguous()
+        return embed(enc, batches(x, torch.from_numpy(y), **inputs))
+    (tf, tl), (vf, vl) = feats(train), feats(ev)
+    return (tf.numpy(), tl.numpy()), (vf.numpy(), vl.numpy()), dict(seconds=round(secs, 1), epochs=None if epochs is None else round(epochs, 2))
+
+def lightly_features(method:str, train:Path, ev:Path, budget:float|None, seed:int, workers:int, work:Path, size:int) -> tuple:
+    cmd = [str(lightly_python()), str(PEER), method, str(train), str(ev), str(work/'peer'), '--size', str(size), '--seed', str(seed),
+           '--workers', str(workers)] + (['--steps', '1'] if budget is None else ['--budget', str(budget)])
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode: raise RuntimeError(f"the peer's {method} failed:\n{r.stderr[-3000:]}")
+    d, info = np.load(work/'peer'/'features.npz'), json.loads((work/'peer'/'run.json').read_text())
+    return (d['train_x'], d['train_y']), (d['eval_x'], d['eval_y']), dict(seconds=round(info['seconds'], 1), epochs=round(info['epochs'], 2), steps=info['steps'])
+
+def cell(lib, dataset, split, method, budget, seed, limit, workers) -> dict:
+    "One cell of the table, from the cache when its version is current"
+    ver = version(lib)
+    key = f"{lib}-{dataset}-{split}-{method}-{'init' if budget is None else int(budget)}-s{seed}" + (f'-limit{limit}' if limit else '')
+    f = CELLS/f'{key}.json'
+    if f.exists() and (c := json.loads(f.read_text())).get('version') == ver: return c
+    train, ev = folders(dataset, split, limit)
+    work = Path(tempfile.mkdtemp(prefix='vslm-'))
+    try:
+        load0, t0 = _load(), time.perf_counter()
+        if lib == 'ours': tr, va, info = ours_features(method, train, ev, budget, seed, workers, work)
+        else: tr, va, info = lightly_features(method, train, ev, budget, seed, workers, work, SIZES[dataset])
+        c = dict(score_features(*tr, *va, seed=seed), **info, key=key, version=ver, total_seconds=round(time.perf_counter() - t0, 1),
+                 load=[load0, _load()], dim=int(tr[0].shape[1]), when=time.strftime('%Y-%m-%d %H:%M'))
+    finally: shutil.rmtree(work, ignore_errors=True)
+    CELLS.mkdir(parents=True, exist_ok=True); f.write_text(json.dumps(c, indent=1) + '\n')
+    print(key, {k: c[k] for k in ('knn', 'linear', 'seconds', 'epochs')}, flush=True)
+    return c
+
+# ---------------------------------------------------------------------------------------------------------- the table
+
+def table(rows:dict, datasets, methods, noise:dict|None) -> str:
+    "Markdown: for each method and data set, final kNN / linear and the gain over the initial weights, ours and lightly's"
+    f = lambda c: f"{c['knn']:.1f} / {c['linear']:.1f}" if c else '-'
+    g = lambda a, b: f"{a['knn'] - b['knn']:+.1f} / {a['linear'] - b['linear']:+.1f}" if a and b else '-'
+    out = ['| method | data | ours: final (epochs) | ours: gain over init | lightly: final (epochs) | lightly: gain over init | ahead on final and on gain |',
+           '|---|---|---|---|---|---|---|']
+    for m in methods:
+        for d in datasets:
+            o, oi, l, li = (rows.get((lib, d, m, b)) for lib in ('ours', 'lightly') for b in ('final', 'init'))
+            ok = '-'
+            if o and oi and l and li:
+                go, gl = (o['knn'] - oi['knn'], o['linear'] - oi['linear']), (l['knn'] - li['knn'], l['linear'] - li['linear'])
+                ok = 'yes' if o['knn'] >= l['knn'] and o['linear'] >= l['linear'] and go[0] >= gl[0] and go[1] >= gl[1] else 'no'
+            out.append(f"| {m} | {d} | {f(o)} ({o['epochs'] if o else '-'}) | {g(o, oi)} | {f(l)} ({l['epochs'] if l else '-'}) | {g(l, li)} | {ok} |")
+    if noise: out += ['', 'Noise (SimCLR, colorcrops, seeds ' + ', '.join(map(str, noise['seeds'])) + '): standard deviation of kNN / linear: ' +
+                      '; '.join(f"{lib} {v['knn']:.2f} / {v['linear']:.2f}" for lib, v in noise['std'].items())]
+    return '\n'.join(out)
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p.add_argument('--budget', type=float, default=300); p.add_argument('--methods', default=','.join(METHODS))
+    p.add_argument('--datasets', default=','.join(DATASETS)); p.add_argument('--split', default='val', choices=['val', 'test'])
+    p.add_argument('--seeds', default='0'); p.add_argument('--libs', default='ours,lightly')
+    p.add_argument('--limit', type=int, default=None); p.add_argument('--workers', type=int, default=1)
+    p.add_argument('--noise', action='store_true', help='SimCLR on colorcrops with seeds 0, 1, 2: the spread of a cell')
+    a = p.parse_args(argv)
+    methods, datasets, libs = a.methods.split(','), a.datasets.split(','), a.libs.split(',')
+    rows = {}
+    for seed in map(int, a.seeds.split(',')):
+        for d in datasets:
+            for m in methods:
+                for lib in libs:
+                    for b in ('init', 'final'):
+                        rows[(lib, d, m, b)] = cell(lib, d, a.split, m, None if b == 'init' else a.budget, seed, a.limit, a.workers)
+    noise = None
+    if a.noise:
+        seeds = (0, 1, 2)
+        got = {lib: [cell(lib, 'colorcrops', a.split, 'simclr', a.budget, s, a.limit, a.workers) for s in seeds] for lib in libs}
+        noise = dict(seeds=seeds, std={lib: {k: float(np.std([c[k] for c in cs], ddof=1)) for k in ('knn', 'linear')} for lib, cs in got.items()})
+    md = table(rows, datasets, methods, noise)
+    stem = RESULTS/('vs_lightly_methods' + (f'_{a.split}' if a.split != 'test' else '') + (f'_limit{a.limit}' if a.limit else ''))
+    cmd = 'python bench/vs_lightly_methods.py ' + ' '.join(argv if argv is not None else sys.argv[1:])
+    info = dict(command=cmd, budget=a.budget, split=a.split, machine=f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs",
+                torch=torch.__version__, capability=torch.backends.cpu.get_cpu_capability(), noise=noise)
+    stem.with_suffix('.json').write_text(json.dumps(dict(info, cells={'|'.join(k): v for k, v in rows.items()}), indent=1) + '\n')
+    stem.with_suffix('.md').write_text(f"# Each method against lightly's, {a.budget:.0f} s, split {a.split}\n\nCommand: `{cmd}`\n\n{md}\n")
+    print(md)
+
+if __name__ == '__main__': main()
