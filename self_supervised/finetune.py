@@ -25,7 +25,7 @@ from fastai.vision.augment import Resize, aug_transforms
 from fastai.vision.data import ImageDataLoaders
 from fastai.vision.models.unet import DynamicUnet
 from .layers import Encoder
-from .settings import ConfigError, norm_stats
+from .settings import ConfigError, norm_stats, is_int
 from .runs import RunFolder, load_encoder, encoder_from_config, load_checkpoint
 from .evaluation import cls_learner, class_files
 from .files import default_device, default_workers
@@ -199,11 +199,11 @@ INITS = ('pretrained', 'random')
 
 def _check_args(epochs, freeze_epochs, lr, batch_size, valid_pct, init, size):
     "One-line `ConfigError`s for values `finetune` cannot use"
-    if not (isinstance(epochs, int) and not isinstance(epochs, bool) and epochs >= 1): raise ConfigError(f"epochs must be a positive integer, not {epochs!r}.")
+    if not (is_int(epochs) and epochs >= 1): raise ConfigError(f"epochs must be a positive integer, not {epochs!r}.")
     if not (isinstance(freeze_epochs, int) and not isinstance(freeze_epochs, bool) and freeze_epochs >= 0):
         raise ConfigError(f"freeze_epochs must be an integer >= 0, not {freeze_epochs!r}.")
     if not (isinstance(lr, (int, float)) and not isinstance(lr, bool) and lr > 0): raise ConfigError(f"lr must be a positive number, not {lr!r}.")
-    if not (isinstance(batch_size, int) and not isinstance(batch_size, bool) and batch_size >= 1): raise ConfigError(f"batch_size must be a positive integer, not {batch_size!r}.")
+    if not (is_int(batch_size) and batch_size >= 1): raise ConfigError(f"batch_size must be a positive integer, not {batch_size!r}.")
     if not (isinstance(valid_pct, (int, float)) and 0 < valid_pct < 1): raise ConfigError(f"valid_pct must be a number between 0 and 1, not {valid_pct!r}.")
     if init not in INITS: raise ConfigError(f"init must be one of {', '.join(repr(o) for o in INITS)}, not {init!r}.")
     if size is not None and not (isinstance(size, int) and size >= 1): raise ConfigError(f"size must be a positive integer, not {size!r}.")

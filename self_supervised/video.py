@@ -8,7 +8,7 @@ import math, os, warnings
 from pathlib import Path
 import numpy as np
 from PIL import Image
-from .settings import ConfigError
+from .settings import ConfigError, is_int
 
 # %% auto #0
 __all__ = ['VIDEO_EXTENSIONS', 'video_files', 'video_frames', 'extract_frames']
@@ -68,7 +68,7 @@ def extract_frames(data, # a video file, or a folder of videos (searched recursi
     "Write frames of videos as PNG images (`out/<video>/000000.png`, ...) to pretrain on; a video that cannot be decoded is skipped, and named"
     if isinstance(fps, bool) or not isinstance(fps, (int, float)) or not fps > 0: raise ConfigError(f"fps must be a number above 0, not {fps!r}.")
     for k, v in dict(max_frames=max_frames, size=size).items():
-        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1): raise ConfigError(f"{k} must be a positive integer or None, not {v!r}.")
+        if v is not None and not (is_int(v) and v >= 1): raise ConfigError(f"{k} must be a positive integer or None, not {v!r}.")
     _av()
     files, root = video_files(data), Path(data).expanduser()
     out, counts, skipped = Path(out).expanduser(), {}, []
@@ -81,7 +81,8 @@ def extract_frames(data, # a video file, or a folder of videos (searched recursi
         except Exception as e:
             why = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             warnings.warn(f"Skipped {'the rest of ' if n else ''}video {f}" + (f" after {n} frames" if n else '') + f": {why}")
-            if not n: skipped.append(f); d.rmdir() if not any(d.iterdir()) else None
+            if not n: skipped.append(f)
+        if not any(d.iterdir()): d.rmdir()   # no frames of this video
         if n: counts[f] = n
     print(f"Wrote {sum(counts.values())} frames of {len(counts)} video(s) to {out}" + (f"; skipped {len(skipped)} unreadable" if skipped else ''))
     return out
