@@ -145,8 +145,8 @@ def main(argv=None):
     methods, datasets, libs = a.methods.split(','), a.datasets.split(','), a.libs.split(',')
     rows = {}
     for seed in map(int, a.seeds.split(',')):
-        for d in datasets:
-            for m in methods:
+        for m in methods:                       # a method's rows fill first: a sitting cut short leaves whole rows
+            for d in datasets:
                 for lib in libs:
                     for b in ('init', 'final'):
                         rows[(lib, d, m, b)] = cell(lib, d, a.split, m, None if b == 'init' else a.budget, seed, a.limit, a.workers)
