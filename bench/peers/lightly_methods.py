@@ -156,7 +156,8 @@ def main():
     opt = opt_f(model)
     train_files, ytr = files_of(a.train)
     eval_files, yev = files_of(a.eval)
-    dl = torch.utils.data.DataLoader(Folder(train_files, tf), batch_size=a.batch_size, shuffle=True, drop_last=True, num_workers=a.workers,
+    bs = min(a.batch_size, len(train_files))   # a smoke run's few images (--limit) still make one full batch
+    dl = torch.utils.data.DataLoader(Folder(train_files, tf), batch_size=bs, shuffle=True, drop_last=True, num_workers=a.workers,
                                      persistent_workers=a.workers > 0)
     t0, steps, done = time.perf_counter(), 0, False
     model.train()
@@ -171,7 +172,7 @@ def main():
     out = Path(a.out); out.mkdir(parents=True, exist_ok=True)
     np.savez(out/'features.npz', train_x=features(model.backbone, train_files, a.size), train_y=ytr,
              eval_x=features(model.backbone, eval_files, a.size), eval_y=yev)
-    (out/'run.json').write_text(json.dumps(dict(steps=steps, images=steps * a.batch_size, seconds=secs, epochs=steps * a.batch_size / len(train_files),
+    (out/'run.json').write_text(json.dumps(dict(steps=steps, images=steps * bs, seconds=secs, epochs=steps * bs / len(train_files),
                                                 loss=loss.item(), lightly=__import__('lightly').__version__, torch=torch.__version__)))
 
 if __name__ == '__main__': main()
