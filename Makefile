@@ -22,11 +22,11 @@ $(STAMP): pyproject.toml constraints.txt
 demo: $(STAMP)
 	$(PY) -m self_supervised.demo
 
-# the onnx and video extras (`export format=onnx`, `extract-frames`), installed on first use as the docs extra is: the
+# the onnx, video and dicom extras (`export format=onnx`, `extract-frames`, .dcm images), installed on first use as the docs extra is: the
 # notebooks and tests that `make test` runs need them, so the default test run covers the ONNX export and the videos
 ONNX_STAMP := $(VENV)/.onnx-installed
 $(ONNX_STAMP): $(STAMP) pyproject.toml constraints.txt
-	$(PY) -m pip install -q -c constraints.txt -e '.[dev,onnx,video]'
+	$(PY) -m pip install -q -c constraints.txt -e '.[dev,onnx,video,dicom]'
 	touch $(ONNX_STAMP)
 
 # notebooks are the source: exporting and cleaning them must change nothing

@@ -19,7 +19,7 @@ from kornia.augmentation import IntensityAugmentationBase2D, GeometricAugmentati
 # %% auto #0
 __all__ = ['RandomResizedCropFlip', 'RandomColorJitter', 'RandomGray', 'RandomGaussianBlur', 'RandomSolarize', 'Normalize',
            'AugPipeline', 'get_batch_augs', 'get_multi_aug_pipelines', 'views_aug_pipelines',
-           'get_simclr_aug_pipelines', 'assert_aug_pipelines', 'show_augs']
+           'get_simclr_aug_pipelines', 'assert_aug_pipelines', 'false_colour', 'show_augs']
 
 # %% ../nbs/03_augmentations.ipynb #647e84d9
 def _uniform(aug, n, lo, hi):
@@ -178,8 +178,13 @@ class RandomColorJitter(_OnSelected, IntensityAugmentationBase2D):
         B, f = batch_shape[0], self.flags
         factor = lambda v: _uniform(self, B, max(0., 1 - v), 1 + v)
         order = torch.rand(1 if self.same_on_batch else B, 4, device=self.device).argsort(1).expand(B, 4)
-        return dict(brightness_factor=factor(f['brightness']), contrast_factor=factor(f['contrast']),
-                    saturation_factor=factor(f['saturation']), hue_factor=_uniform(self, B, -f['hue'], f['hue']), order=order)
+        p = dict(brightness_factor=factor(f['brightness']), contrast_factor=factor(f['contrast']),
+                 saturation_factor=factor(f['saturation']), hue_factor=_uniform(self, B, -f['hue'], f['hue']), order=order)
+        C = batch_shape[1]
+        if C not in (1, 3):  # bands: a brightness and a contrast factor per channel
+            per = lambda v: (torch.rand(1 if self.same_on_batch else B, C, device=self.device) * (1 + v - max(0., 1 - v)) + max(0., 1 - v)).expand(B, C)
+            p.update(channel_brightness=per(f['brightness']), channel_contrast=per(f['contrast']))
+        return p
 
     def _chain(self, params, mean, steps):
         "Compose the ops at the `steps` (B, 4) of each image's order into `(A, t)`: x -> A x + t; `mean` (B, C) of x"
@@ -206,8 +211,11 @@ class RandomColorJitter(_OnSelected, IntensityAugmentationBase2D):
 
     def apply_transform(self, input, params, flags, transform=None):
         B, C, H, W = input.shape
-        if C not in (1, 3): raise ValueError(f"RandomColorJitter needs 1 or 3 channels, not {C}")
         sel = (params['batch_prob'] > 0.5).to(input.device)[:, None]
+        if C not in (1, 3):  # each channel its own brightness and contrast (they commute); not clamped: the bands' range is theirs
+            b, c = (params[k].to(input.device, input.dtype)[..., None, None] for k in ('channel_brightness', 'channel_contrast'))
+            m = input.mean((2, 3), keepdim=True)
+            return torch.where(sel[..., None, None], b * (c * (input - m) + m), input)
         if flags['hue_mode'] == 'yiq' or C == 1:
             return self._affine(input, *self._chain(params, input.mean((2, 3)), sel.expand(B, 4)))
         # exact HSV hue: the ops before hue, torchvision's hue shift, then the ops after it
@@ -424,14 +432,24 @@ def assert_aug_pipelines(pipelines, # what a callback was given as `aug_pipeline
     return pipelines
 
 # %% ../nbs/03_augmentations.ipynb #8642b400
+def false_colour(x:Tensor, # a float batch (B, C, H, W) of C channels other than 1 or 3
+                 bands:tuple|None=None): # the channels shown as red, green and blue; None: the last, the middle and the first
+    "(B, 3, H, W) in [0, 1]: three channels of `x` as RGB, each stretched between its 1st and 99th percentile over the batch"
+    C = x.shape[1]
+    y = x[:, list(bands or (C - 1, C // 2, 0))].float()
+    lo, hi = (torch.quantile(y.transpose(0, 1).flatten(1), q, dim=1).view(1, 3, 1, 1) for q in (0.01, 0.99))
+    return ((y - lo) / (hi - lo).clamp_min(1e-8)).clamp(0, 1)
+
 def _to_unit(x:Tensor, pipe=None):
-    "A batch as float in [0, 1] for display: uint8 scaled, `pipe`'s normalization undone"
-    x = x.as_subclass(Tensor).detach().float().cpu() if x.is_floating_point() else x.as_subclass(Tensor).float().cpu() / 255
+    "A batch as float in [0, 1] for display: stored pixels scaled (`to_unit`), `pipe`'s normalization undone, other than 1 or 3 channels in false colour"
+    from self_supervised.files import to_unit   # here: files imports the methods, which import this module
+    x = to_unit(x.as_subclass(Tensor).detach().cpu())
     stats = getattr(pipe, 'stats', None)
-    return (Normalize(*stats).decode(x) if stats is not None else x).clamp(0, 1)
+    x = Normalize(*stats).decode(x) if stats is not None else x
+    return false_colour(x) if x.shape[1] not in (1, 3) else x.clamp(0, 1)
 
 def show_augs(pipelines, # an augmentation pipeline, or a list of them (one per view)
-              x:Tensor, # a batch of images (B, C, H, W), uint8 or float
+              x:Tensor, # a batch of images (B, C, H, W), as stored (uint8, uint16) or float
               n:int=5, # number of images (rows)
               original:bool=True, # show the input images in the first column
               figsize:tuple|None=None, # the figure's size; None: 1.6 inches per image
@@ -441,6 +459,9 @@ def show_augs(pipelines, # an augmentation pipeline, or a list of them (one per 
     from fastai.torch_core import show_image
     pipes = [pipelines] if callable(pipelines) and not isinstance(pipelines, (list, tuple, L)) else list(pipelines)
     x = x[:n]
+    if not x.is_floating_point():
+        from self_supervised.files import to_unit
+        x = to_unit(x.as_subclass(Tensor))   # stored pixels (uint8, uint16) on the scale the pipelines see in training
     cols = ([_to_unit(x)] if original else []) + [_to_unit(p(x), p) for p in pipes]
     titles = titles or (['input'] if original else []) + [f'view {i + 1}' for i in range(len(pipes))]
     widths, h = [c.shape[-1] for c in cols], max(c.shape[-2] for c in cols)  # columns as wide as their images: one scale for all

@@ -16,6 +16,7 @@ from .settings import (ConfigError, OPTIM_ARGS, OPTIMIZERS, SMALL_IMAGE_MAX, is_
                                       expand_views, view_size, aug_kwargs)
 from .registry import get_method
 from .augmentations import views_aug_pipelines
+from .files import image_header, channel_stats
 
 # %% auto #0
 __all__ = ['lr_schedule', 'opt_func', 'resolve_config', 'method_aug_pipelines']
@@ -36,16 +37,20 @@ def opt_func(optimizer:str='adamw', momentum:float=0.9):
     raise ConfigError(f"Unknown optim_args.optimizer {optimizer!r}: choose one of {', '.join(OPTIMIZERS)}.")
 
 # %% ../nbs/19_config.ipynb #1b8433ac
-_GRAY = ('1', 'L', 'LA', 'I', 'F') # and I;16*
-
-def _probe(files, n:int=32):
-    "`(largest side, all gray)` of up to `n` readable files spread over `files` (headers only)"
-    sides, gray = [], True
+def _probe(files, n:int=32) -> dict:
+    "The largest side, the channels and whether some are arrays (not 8-bit gray or colour images) of up to `n` readable files spread over `files` (headers only)"
+    heads = {}
     for f in files[::max(1, len(files) // n)][:n]:
-        try:
-            with Image.open(f) as im: sides.append(max(im.size)); gray &= im.mode in _GRAY or im.mode.startswith('I;16')
+        try: heads[f] = image_header(f)
         except Exception: continue
-    return (max(sides) if sides else None), gray
+    chans = {}
+    for f, (_, c, _) in heads.items(): chans.setdefault(c, f)
+    if len(chans) > 1 and not set(chans) <= {1, 3}:
+        (a, fa), (b, fb) = sorted(chans.items())[:2]
+        raise ConfigError(f"'{fa}' has {a} channel(s) and '{fb}' {b}: the images of a run need the same channels (only gray and colour images mix).")
+    c = next(iter(chans)) if len(chans) == 1 else 3
+    return dict(side=max((h[0] for h in heads.values()), default=None), channels=c,
+                arrays=any(h[2] != 'uint8' or h[1] not in (1, 3) for h in heads.values()))
 
 def _data_name(data):
     if data is None: return str(mnist_demo_path()/'train')
@@ -93,7 +98,7 @@ def resolve_config(files, data=None, model='resnet18', method='simclr', epochs=1
         if not isinstance(t_size, int): raise ConfigError(f"transform_args.image_size must be one int or a square [n, n], not {t_size!r}.")
         if size is not None and size != t_size: raise ConfigError(f"size={size} and transform_args.image_size={t_size} disagree: give one of them.")
         size = t_size
-    native, gray = _probe(files)
+    probe = _probe(files); native = probe['side']
     notes = []
     if size is None:
         size = native if native and native <= SMALL_IMAGE_MAX else 224
@@ -112,12 +117,19 @@ def resolve_config(files, data=None, model='resnet18', method='simclr', epochs=1
         if bad: raise ConfigError(f"model_args {bad} do not apply to a model of yours (model=<an nn.Module>): build it as you want it; n_in and pool_type apply.")
         margs['small_input'] = False
     margs.update(model_args or {})  # other keys go to the model's constructor (timm kwargs)
+    c = probe['channels']
     if margs['n_in'] is None:
-        margs['n_in'] = 1 if gray else 3
-        notes.append("1 channel: every image looked at is gray" if gray else "3 channels: some images are in colour")
-    if margs['n_in'] not in (1, 3): raise ConfigError(f"model_args.n_in must be 1 or 3 for image files, not {margs['n_in']!r}.")
+        margs['n_in'] = c
+        notes.append({1: "1 channel: every image looked at is gray", 3: "3 channels: some images are in colour"}.get(c, f"{c} channels: the images' own"))
+    if c not in (1, 3) and margs['n_in'] != c: raise ConfigError(f"model_args.n_in={margs['n_in']!r} but the images have {c} channels: give n_in={c} or leave it out.")
+    if c in (1, 3) and margs['n_in'] not in (1, 3): raise ConfigError(f"model_args.n_in must be 1 or 3 for gray and colour images, not {margs['n_in']!r}.")
+    if c not in (1, 3): notes.append(f"{c} channels: colour jitter changes each channel's brightness and contrast; its saturation and hue, "
+                                     "random grayscale and solarize are for RGB images and are skipped")
     t = spec.transforms(size, {k: v for k, v in (transform_args or {}).items() if k != 'image_size'})  # the global size is `size`, not every view's
     t['image_size'] = [size, size]
+    if probe['arrays'] and 'normalize' not in (transform_args or {}):   # 16-bit, float or multi-band: their own statistics
+        t['normalize'] = channel_stats(files, margs['n_in'])
+        notes.append(f"normalize: each channel's mean and std over a sample of the images (arrays, 16-bit or float images: not ImageNet's)")
     o = _optim_args(spec, preset, optim_args, lr, batch_size)
     m = spec.resolve_args(method_args, len(files), batch_size, size, notes.append)
     cfg = dict(data=_data_name(data), model=model, method=method, epochs=epochs, batch_size=batch_size, size=size,

@@ -13,11 +13,11 @@ from PIL import Image
 
 # %% auto #0
 __all__ = ['IMAGE_EXTENSIONS', 'PHOTOS', 'CROP_GRID', 'CROP_SCALE', 'HELD_OUT_BLOCKS', 'cache_dir', 'mnist_arrays', 'mnist_split',
-           'written_once', 'mnist_demo_path', 'sample_images', 'image_files', 'color_photos', 'write_crops',
-           'photo_crops_path']
+           'written_once', 'mnist_demo_path', 'sample_images', 'image_files', 'photo_bands', 'color_photos',
+           'write_crops', 'photo_crops_path']
 
 # %% ../nbs/00_data.ipynb #80213f1a
-IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.webp', '.tif', '.tiff')
+IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.webp', '.tif', '.tiff', '.npy', '.dcm')  # arrays and DICOM: `files.load_image`
 
 def cache_dir() -> Path:
     "Where demo data is written: `$SELF_SUPERVISED_HOME` or `~/.cache/self_supervised`"
@@ -89,6 +89,13 @@ def image_files(path, recurse:bool=True):
     path = Path(path)
     files = path.rglob('*') if recurse else path.glob('*')
     return sorted(f for f in files if f.suffix.lower() in IMAGE_EXTENSIONS and f.is_file())
+
+# %% ../nbs/00_data.ipynb #2a64cc8b
+def photo_bands(photo:np.ndarray, # a real RGB photo, uint8 (H, W, 3)
+                n:int=13) -> np.ndarray: # bands
+    "`n` bands of `photo`, uint16 (H, W, n): band k weighs red, green and blue by a bell curve along the spectrum centred at k/(n-1)"
+    w = np.exp(-((np.linspace(0, 1, n)[:, None] - np.array([0.85, 0.5, 0.15])) / 0.2) ** 2)
+    return (photo.astype(np.float32) / 255 @ (w / w.sum(1, keepdims=True)).T.astype(np.float32) * 65535).round().astype(np.uint16)
 
 # %% ../nbs/00_data.ipynb #41c4ff15
 PHOTOS = ('china', 'flower', 'astronaut', 'chelsea', 'coffee', 'hubble_deep_field', 'immunohistochemistry', 'retina', 'rocket',

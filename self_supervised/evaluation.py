@@ -21,7 +21,7 @@ from fastai.data.transforms import get_c
 from .layers import create_encoder, create_cls_module, Encoder
 from .settings import ConfigError, TRANSFORM_ARGS, norm_stats, is_int
 from .data import image_files
-from .files import load_image, ImageFiles, ImageDL, find_images, check_readable, default_workers, default_device
+from .files import load_image, to_unit, ImageFiles, ImageDL, find_images, check_readable, default_workers, default_device
 from .runs import RunFolder, load_encoder
 from .distributed import unwrap
 from .vision.core import exported_name, exported_encoder
@@ -43,13 +43,12 @@ def encoder_of(model_or_learner):
 
 # %% ../nbs/21_evaluation.ipynb #840e06c8
 def load_images(items, # image files
-                n_in:int=3, # channels: 1 (gray) or 3 (RGB)
+                n_in:int=3, # channels: 1 (gray) or 3 (RGB) for 8-bit images; arrays' own
                 size:int|tuple|None=None): # resize and center-crop to `size` (int or `(h, w)`); None: keep, all images must have one size
-    "Decode image files (as `load_image` does) into a float batch `(N, n_in, h, w)` with values in [0, 1]"
-    if n_in not in (1, 3): raise ValueError(f"Files can be decoded to 1 or 3 channels, not {n_in}: pass a DataLoader instead.")
-    ims = [load_image(f, size, n_in) for f in items]
+    "Decode image files (as `load_image` does) into a float batch `(N, n_in, h, w)` on training's scale (`to_unit`: 8-bit in [0, 1])"
+    ims = [to_unit(load_image(f, size, n_in)) for f in items]
     if len({o.shape for o in ims}) > 1: raise ValueError("The images have different sizes: pass `size` to resize them.")
-    return torch.stack(ims).float().div_(255)
+    return torch.stack(ims)
 
 def labels_from_folders(items, vocab=None):
     "Int labels of files from the names of their folders, and the vocab (sorted folder names unless given)"

@@ -17,7 +17,7 @@ from .checkpoint import save_checkpoint, write_text_atomic, write_bytes_atomic
 __all__ = ['INPUT', 'TOLERANCE', 'backbone_info', 'difference', 'onnx_bytes', 'export_backbone']
 
 # %% ../nbs/29a_export.ipynb #a113d79a
-INPUT = ("float images in [0, 1] with n_in channels (1: gray, 3: RGB), the shorter side resized to image_size (PIL bicubic) "
+INPUT = ("float images with n_in channels (1: gray, 3: RGB, or an array's bands) on the training scale (8-bit / 255, 16-bit / 65535, floats as stored), the shorter side resized to image_size (PIL bicubic) "
          "and the center square cropped (PIL.ImageOps.fit), then (x - mean) / std per channel; NCHW")
 TOLERANCE = 1e-4  # the largest difference an export's features may have from the encoder's, relative to its largest feature (at least 1)
 

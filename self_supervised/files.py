@@ -19,9 +19,10 @@ from .settings import ConfigError, is_int
 from .vision.core import MultiViewMethod
 
 # %% auto #0
-__all__ = ['LIST_SUFFIXES', 'DECODERS', 'find_images', 'load_image', 'ImageFiles', 'ImageDL', 'jpeg_frame', 'device_decodable',
-           'fit_tensor', 'decode_jpegs', 'JpegBytes', 'JpegBatch', 'GPUJpegDL', 'check_decode', 'image_dls',
-           'default_workers', 'default_device', 'SkipUnreadable', 'check_readable']
+__all__ = ['LIST_SUFFIXES', 'ARRAY_SUFFIXES', 'SCALES', 'DECODERS', 'find_images', 'fit_tensor', 'load_image', 'to_unit',
+           'image_header', 'channel_stats', 'ImageFiles', 'ImageDL', 'jpeg_frame', 'device_decodable', 'decode_jpegs',
+           'JpegBytes', 'JpegBatch', 'GPUJpegDL', 'check_decode', 'image_dls', 'default_workers', 'default_device',
+           'SkipUnreadable', 'check_readable']
 
 # %% ../nbs/20_files.ipynb #2580299c
 LIST_SUFFIXES = ('.txt', '.lst')  # a file of these lists images, one path per line
@@ -52,22 +53,91 @@ def find_images(data) -> list:
     if not files: raise ConfigError(f"No images in '{data}' (searched recursively for {', '.join(IMAGE_EXTENSIONS)}): pass a folder that holds image files.")
     return files
 
+# %% ../nbs/20_files.ipynb #e9f56d4e
+ARRAY_SUFFIXES = ('.npy', '.dcm')  # always read as arrays; TIFFs too, unless they are 8-bit gray or RGB
+SCALES = {torch.uint8: 255., torch.uint16: 65535.}  # what divides stored pixels into [0, 1]; floats are used as stored
+
+def fit_tensor(im:torch.Tensor, # `(C, H, W)` uint8, uint16 or float, on any device
+               size:int|tuple): # side of the square result, or `(h, w)`
+    "Center-crop `im` to the aspect ratio of `size` and resize it there (bicubic, antialiased): `load_image`'s geometry, `im`'s type"
+    th, tw = (size, size) if isinstance(size, int) else tuple(size)
+    h, w = im.shape[-2:]
+    if w * th > h * tw: ch, cw = h, max(1, round(h * tw / th))
+    else: ch, cw = max(1, round(w * th / tw)), w
+    top, left = (h - ch) // 2, (w - cw) // 2
+    x = im[None, :, top:top + ch, left:left + cw]
+    if x.dtype == torch.uint8 and x.device.type == 'cpu':
+        return F.interpolate(x, size=(th, tw), mode='bicubic', antialias=True)[0]  # uint8 kernel: rounds, clamps
+    y = F.interpolate(x.float(), size=(th, tw), mode='bicubic', antialias=True)[0]
+    return y.round_().clamp_(0, SCALES[x.dtype]).to(x.dtype) if x.dtype in SCALES else y
+
+def _channel_axis(shape:tuple, fn='') -> int|None:
+    "The channel axis of an array of `shape`: None for 2-d; in 3-d the one axis (first or last) of size <= 64 smaller than the other two"
+    if len(shape) == 2: return None
+    k = [i for i in range(3) if shape[i] <= 64 and all(shape[i] < shape[j] for j in range(3) if j != i)] if len(shape) == 3 else []
+    if len(k) != 1 or k[0] == 1:
+        raise ValueError(f"an array of shape {tuple(shape)} has no channel axis to tell (in {Path(str(fn)).name}): store images as (H, W), "
+                         "(H, W, C) or (C, H, W), C at most 64 and smaller than H and W.")
+    return k[0]
+
+def _stored(a:np.ndarray) -> np.ndarray:
+    "uint8 and uint16 pixels as they are, any other type as float32 (signed and 32-bit integers keep their values)"
+    return a if a.dtype in (np.uint8, np.uint16) else a.astype(np.float32)
+
+def _hwc(a:np.ndarray, fn='') -> np.ndarray:
+    ax = _channel_axis(a.shape, fn)
+    return _stored(a[..., None] if ax is None else np.moveaxis(a, ax, -1))
+
+def _pydicom():
+    try: import pydicom
+    except ImportError: raise ImportError("Reading DICOM files needs pydicom: pip install 'self-supervised[dicom]'.") from None
+    return pydicom
+
+def _dicom(fn) -> np.ndarray:
+    ds = _pydicom().dcmread(fn)
+    if int(getattr(ds, 'NumberOfFrames', 1) or 1) > 1: raise ValueError(f"a DICOM of {ds.NumberOfFrames} frames: pass single-frame files")
+    return ds.pixel_array  # as stored (no rescale slope/intercept); colour in RGB
+
+def _tiff_8bit(fn) -> bool:
+    import tifffile
+    with tifffile.TiffFile(fn) as t: s = t.series[0]
+    return s.dtype == np.uint8 and (len(s.shape) == 2 or (len(s.shape) == 3 and s.shape[-1] in (3, 4)))
+
+def _open(fn):
+    "A PIL image for the 8-bit files PIL reads; for any other file, its pixels as stored `(H, W, C)`"
+    suffix = Path(fn).suffix.lower() if isinstance(fn, (str, os.PathLike)) else ''
+    if suffix == '.npy': return _hwc(np.load(fn, allow_pickle=False), fn)
+    if suffix == '.dcm': return _hwc(_dicom(fn), fn)
+    if suffix in ('.tif', '.tiff') and not _tiff_8bit(fn):
+        import tifffile
+        return _hwc(tifffile.imread(fn), fn)
+    im = Image.open(fn)
+    if im.mode.startswith('I') or im.mode == 'F':   # 16-bit (PNG, TIFF), 32-bit integer or float gray
+        with im: a = np.asarray(im)
+        return _hwc(a.astype(np.uint16) if im.mode == 'I' and getattr(im, 'format', '') == 'PNG' else a, fn)  # a 16-bit PNG may open as 'I'
+    return im
+
 # %% ../nbs/20_files.ipynb #bb8f12a4
 def _to_mode(im, n_in):
-    if im.mode.startswith('I') or im.mode == 'F':   # 16/32-bit gray
-        a = np.asarray(im, dtype=np.float32)
-        top = 1. if im.mode == 'F' and a.max() <= 1 else 65535. if a.max() > 255 else 255.
-        im = Image.fromarray((a / top * 255).clip(0, 255).round().astype(np.uint8))
     if im.mode in ('RGBA', 'LA', 'PA') or (im.mode == 'P' and 'transparency' in im.info):
         im = Image.alpha_composite(Image.new('RGBA', im.size, (255,) * 4), im.convert('RGBA'))
     return im.convert('L' if n_in == 1 else 'RGB')
 
-def load_image(fn, # an image file
+def _array_image(a:np.ndarray, size, n_in:int, fn) -> torch.Tensor:
+    if a.shape[2] != n_in:
+        if a.shape[2] == 1 and n_in == 3: a = np.repeat(a, 3, 2)   # gray in a colour run, as PIL converts it
+        else: raise ValueError(f"{Path(str(fn)).name} has {a.shape[2]} channel(s) where the run's images have {n_in}.")
+    x = torch.from_numpy(np.array(a.transpose(2, 0, 1), order='C'))   # a copy: PIL's arrays are read-only
+    return x if size is None else fit_tensor(x, size)
+
+def load_image(fn, # an image file: PNG, JPEG, TIFF, ... (8 or 16 bits, any channels), `.npy` or DICOM `.dcm`
                size:int|tuple|None, # side of the square result, or `(h, w)`; None: the image's own size
-               n_in:int=3): # channels: 1 (gray) or 3 (RGB)
-    "Decode `fn` as a uint8 tensor `(n_in, h, w)`: resized to cover `size` (aspect ratio kept), then center-cropped"
-    if n_in not in (1, 3): raise ValueError(f"Image files decode to 1 or 3 channels, not {n_in}.")
-    with Image.open(fn) as im:
+               n_in:int=3): # channels: 1 (gray) or 3 (RGB) for 8-bit images; an array's own channels
+    "Decode `fn` as a tensor `(n_in, h, w)` of its stored type (uint8, uint16 or float32): resized to cover `size` (aspect ratio kept), then center-cropped"
+    src = _open(fn)
+    if isinstance(src, np.ndarray): return _array_image(src, size, n_in, fn)
+    if n_in not in (1, 3): raise ValueError(f"{Path(str(fn)).name} is an 8-bit image, which decodes to 1 or 3 channels, not {n_in}.")
+    with src as im:
         if size is None: im = _to_mode(im, n_in)
         else:
             wh = (size, size) if isinstance(size, int) else tuple(size)[::-1]
@@ -76,9 +146,49 @@ def load_image(fn, # an image file
     x = torch.from_numpy(np.array(im, dtype=np.uint8))
     return x[None] if n_in == 1 else x.permute(2, 0, 1).contiguous()
 
+def to_unit(x:torch.Tensor) -> torch.Tensor:
+    "Stored pixels as float32 on one scale for every file of a type: uint8 / 255, uint16 / 65535, floats as stored"
+    return x.float().div_(SCALES[x.dtype]) if x.dtype in SCALES else x.float()
+
+# %% ../nbs/20_files.ipynb #1cb606e0
+def image_header(fn) -> tuple:
+    "`(largest side, channels, stored type)` of image file `fn` from its header; an 8-bit image has 1 (gray) or 3 channels"
+    suffix = Path(fn).suffix.lower()
+    if suffix == '.npy':
+        a = np.load(fn, mmap_mode='r', allow_pickle=False); shape, dt = a.shape, a.dtype
+    elif suffix == '.dcm':
+        d = _pydicom().dcmread(fn, stop_before_pixels=True)
+        spp, bits, signed = int(getattr(d, 'SamplesPerPixel', 1)), int(d.BitsAllocated), int(getattr(d, 'PixelRepresentation', 0))
+        shape = (int(d.Rows), int(d.Columns)) + ((spp,) if spp > 1 else ())
+        dt = np.dtype(np.float32 if signed or bits > 16 else np.uint8 if bits <= 8 else np.uint16)
+    elif suffix in ('.tif', '.tiff') and not _tiff_8bit(fn):
+        import tifffile
+        with tifffile.TiffFile(fn) as t: shape, dt = t.series[0].shape, t.series[0].dtype
+    else:
+        with Image.open(fn) as im:
+            if not (im.mode.startswith('I') or im.mode == 'F'): return max(im.size), 1 if im.mode in ('1', 'L', 'LA') else 3, 'uint8'
+            shape = im.size[::-1]
+            dt = np.dtype(np.uint16 if im.mode.startswith('I;16') or (im.mode == 'I' and im.format == 'PNG') else np.float32)
+    ax = _channel_axis(shape, fn)
+    return max(s for i, s in enumerate(shape) if i != ax), 1 if ax is None else shape[ax], str(_stored(np.zeros(0, dt)).dtype)
+
+def channel_stats(files, # image files
+                  n_in:int, # their channels
+                  n:int=64) -> dict: # files sampled, spread over `files`
+    "`dict(mean, std)` per channel of the readable files of a sample, on the scale training sees (`to_unit`)"
+    s = s2 = cnt = 0
+    for f in files[::max(1, len(files) // n)][:n]:
+        try: x = to_unit(load_image(f, None, n_in)).double().flatten(1)
+        except Exception: continue
+        s, s2, cnt = s + x.sum(1), s2 + (x * x).sum(1), cnt + x.shape[1]
+    if not cnt: raise ConfigError(f"None of the {min(n, len(files))} files sampled for the channels' statistics can be read.")
+    mean = s / cnt
+    std = (s2 / cnt - mean ** 2).clamp_min(0).sqrt().clamp_min(1e-6 * max(1., mean.abs().max().item()))  # a constant band
+    return {k: [float(f'{o:.6g}') for o in v.tolist()] for k, v in dict(mean=mean, std=std).items()}
+
 # %% ../nbs/20_files.ipynb #8e07a460
 class ImageFiles:
-    "Items `(uint8 image (n_in, size, size), i)` of `files`; `(None, i)` when file `i` cannot be read"
+    "Items `(image (n_in, size, size) as stored, i)` of `files`; `(None, i)` when file `i` cannot be read"
     def __init__(self, files, size:int, n_in:int=3): store_attr()
     def __len__(self): return len(self.files)
     def __getitem__(self, i):
@@ -86,13 +196,14 @@ class ImageFiles:
         except Exception: return None, i
 
 class ImageDL(DataLoader):
-    "A fastai `DataLoader` of `ImageFiles` whose batches are `(images uint8 (B, n_in, size, size), indices of unreadable files)`"
+    "A fastai `DataLoader` of `ImageFiles` whose batches are `(images as stored (B, n_in, size, size), indices of unreadable files)`"
     def do_batch(self, b):
         ds = self.dataset
         ims, bad = [x for x, _ in b if x is not None], [i for x, i in b if x is None]
+        if len({x.dtype for x in ims}) > 1: ims = [to_unit(x) for x in ims]  # 8- and 16-bit files in one batch
         x = torch.stack(ims) if ims else torch.zeros(0, ds.n_in, ds.size, ds.size, dtype=torch.uint8)
         return x, torch.tensor(bad, dtype=torch.long)
-    def after_batch(self, b): return (b[0].float().div_(255), *b[1:])  # on the batch's device: 4x less to copy as uint8
+    def after_batch(self, b): return (to_unit(b[0]), *b[1:])  # on the batch's device: 4x less to copy as uint8
 
 # %% ../nbs/20_files.ipynb #3adaf08f
 _SOF_DEVICE = {0xC0, 0xC1, 0xC2}  # Huffman-coded baseline, extended, progressive: what nvJPEG decodes
@@ -126,18 +237,6 @@ def device_decodable(data:bytes, n_in:int=3) -> str|None:
     return {1: 'gray JPEG (1 component)', 4: 'CMYK/YCCK JPEG (4 components)'}.get(c, f'JPEG with {c} components')
 
 # %% ../nbs/20_files.ipynb #dc6827ec
-def fit_tensor(im:torch.Tensor, # uint8 `(C, H, W)`, on any device
-               size:int|tuple): # side of the square result, or `(h, w)`
-    "Center-crop `im` to the aspect ratio of `size` and resize it there (bicubic, antialiased): `load_image`'s geometry"
-    th, tw = (size, size) if isinstance(size, int) else tuple(size)
-    h, w = im.shape[-2:]
-    if w * th > h * tw: ch, cw = h, max(1, round(h * tw / th))
-    else: ch, cw = max(1, round(w * th / tw)), w
-    top, left = (h - ch) // 2, (w - cw) // 2
-    x = im[None, :, top:top + ch, left:left + cw]
-    if x.device.type == 'cpu': return F.interpolate(x, size=(th, tw), mode='bicubic', antialias=True)[0]  # uint8 kernel: rounds, clamps
-    return F.interpolate(x.float(), size=(th, tw), mode='bicubic', antialias=True)[0].round_().clamp_(0, 255).byte()
-
 _TV_DEPRECATION = 'The image decoding and encoding capabilities of TorchVision are deprecated'
 
 @contextlib.contextmanager
@@ -175,7 +274,8 @@ class JpegBytes(ImageFiles):
         except Exception as e: return None, i, f'unreadable ({type(e).__name__})'
         why = device_decodable(data, self.n_in)
         if why is None: return torch.frombuffer(bytearray(data), dtype=torch.uint8), i, None
-        try: return load_image(io.BytesIO(data), self.size, self.n_in), i, why
+        array = Path(self.files[i]).suffix.lower() in ARRAY_SUFFIXES + ('.tif', '.tiff')   # read by their suffix
+        try: return load_image(self.files[i] if array else io.BytesIO(data), self.size, self.n_in), i, why
         except Exception: return None, i, why
 
 class JpegBatch:
@@ -219,6 +319,7 @@ class GPUJpegDL(ImageDL):
         if more_bad: bad = torch.cat([bad, torch.tensor(more_bad, dtype=torch.long, device=bad.device)])
         self.counts.update(device=len(x), cpu=len(jb.image_pos) + len(redo), unreadable=len(bad))
         for i, why in filter(None, new): self._warn(i, why)
+        if len({p.dtype for p in parts}) > 1: parts = [to_unit(p) for p in parts]   # JPEGs with 16-bit files
         ims = torch.cat(parts)
         if pos: ims = ims[torch.tensor(pos).argsort().to(dev)]  # back in the batch's order
         return super().after_batch((ims, bad))
@@ -271,7 +372,7 @@ def default_device(local_rank:int=0) -> torch.device:
 # %% ../nbs/20_files.ipynb #bc00fa99
 def _unreadable(f) -> str|None:
     "Why image file `f` cannot be decoded as training decodes it (the file's path left out); None when it can"
-    try: load_image(f, 32); return None
+    try: load_image(f, 32, image_header(f)[1]); return None   # in its own channels: which the run takes is checked later
     except Exception as e: return f"{type(e).__name__}: {str(e).replace(f' {str(f)!r}', '').replace(str(f), Path(f).name)}"
 
 class SkipUnreadable(Callback):

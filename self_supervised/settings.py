@@ -279,7 +279,7 @@ def aug_kwargs(t:dict, # one view's complete `transform_args`
               jitter_s=tuple(cj[k] * cj['strength'] for k in ('brightness', 'contrast', 'saturation', 'hue')),
               bw=n_in == 3 and t['random_gray_scale'] > 0, bw_p=t['random_gray_scale'],
               blur=gb['prob'] > 0, blur_p=gb['prob'], blur_s=tuple(gb['sigmas']), blur_r=gb['blur_limit'] // 2,  # 0: 4 sigma
-              rotate=bool(rot), solarize=bool(sol), stats=norm_stats(t['normalize'], n_in))
+              rotate=bool(rot), solarize=bool(sol) and n_in in (1, 3), stats=norm_stats(t['normalize'], n_in))
     if rot: kw.update(rotate_deg=rot['degrees'], rotate_p=rot['prob'])
     if sol: kw.update(solarize_p=sol['prob'], solarize_t=sol['threshold'])
     return kw

@@ -20,7 +20,7 @@ from .registry import get_method
 from .config import resolve_config, opt_func, lr_schedule, method_aug_pipelines
 from .runs import RunFolder, EXPORTS, weights_file, read_weights, checkpoint_meta, load_body, load_encoder
 from .augmentations import show_augs
-from .files import (find_images, check_readable, image_dls, load_image, SkipUnreadable, default_device, default_workers,
+from .files import (find_images, check_readable, image_dls, load_image, SkipUnreadable, default_device, default_workers, to_unit,
                                    check_decode)
 from .vision.core import MultiViewMethod, MomentumModel, exported_encoder, exported_name
 from .vision.simclr import SIMCLR_SMALL_PRESET
@@ -449,7 +449,7 @@ def save_aug_views(data=None, # folder of images or list of files; None: the dem
     n_in, size = cfg['model_args']['n_in'], cfg['size']
     ims = []
     for f in files[::max(1, len(files) // n)]:
-        try: ims.append(load_image(f, size, n_in))
+        try: ims.append(to_unit(load_image(f, size, n_in)))
         except Exception: warnings.warn(f"Skipped unreadable image {f}")
         if len(ims) == n: break
     import matplotlib.pyplot as plt

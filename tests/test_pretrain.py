@@ -317,3 +317,36 @@ def test_full_disk_is_named_and_the_run_resumes(tmp_path, digits):
         assert load_checkpoint(out/'checkpoints'/'last.pth')['epoch'] == 2 and len(_metrics(out)) == 2
     finally:
         if mounted: subprocess.run(['umount', str(out)])
+
+def test_multiband_arrays_and_16bit_pngs(tmp_path):
+    "13-band arrays and 16-bit PNGs pretrain with their own channels, type and per-channel statistics; embed and the CLI read them alike"
+    import numpy as np
+    from self_supervised.data import color_photos, photo_bands
+    from self_supervised.runs import load_encoder
+    photo = color_photos()['astronaut']
+    (tmp_path/'ms').mkdir(); (tmp_path/'g16').mkdir()
+    X, _ = mnist_arrays()
+    for i in range(16):
+        r, c = divmod(i, 4)
+        crop = photo_bands(photo[r * 96:r * 96 + 48, c * 96:c * 96 + 48])
+        np.save(tmp_path/'ms'/f'{i}.npy', crop if i % 2 else crop.transpose(2, 0, 1))   # (H, W, C) and (C, H, W)
+        Image.fromarray(X[i].astype(np.uint16) * 200 + 3000).save(tmp_path/'g16'/f'{i}.png')   # a 16-bit range of its own
+    for d, n_in, mean in (('ms', 13, None), ('g16', 1, (X[:16].astype(np.float64) * 200 + 3000).mean() / 65535)):
+        out = tmp_path/f'run_{d}'
+        pretrain(out, data=tmp_path/d, epochs=1, **{**FAST, 'batch_size': 8})
+        cfg = json.loads((out/'config.json').read_text())
+        norm = cfg['transform_args']['normalize']
+        assert (cfg['model_args']['n_in'], len(norm['mean'])) == (n_in, n_in)
+        assert any('own' in n or 'normalize' in n for n in cfg['notes'])
+        if mean is not None: assert abs(norm['mean'][0] - mean) < 1e-3 * mean   # one scale: / 65535, not each image's maximum
+        enc, info = load_encoder(out)
+        assert info['normalize'] == norm and enc.config['n_in'] == n_in
+        assert main(['embed', f'data={tmp_path/d}', f'checkpoint={out}', f'out={tmp_path/d}.npy', 'num_workers=0']) == 0   # the CLI reads them as training did
+        assert np.load(tmp_path/f'{d}.npy').shape == (16, enc.num_features)
+    assert 'skipped' in (tmp_path/'run_ms'/'train.log').read_text()   # grayscale and solarize skipped for 13 bands: said in the log
+    import tifffile   # TIFFs whose bands differ between files: one line that names two of them, before anything is written
+    (tmp_path/'tifs').mkdir()
+    for i in range(4): tifffile.imwrite(tmp_path/'tifs'/f'{i}.tif', photo_bands(photo[:48, 48 * i:48 * i + 48], 13 - i % 2))
+    with pytest.raises(ConfigError, match=r"'.*1\.tif' has 12 channel\(s\) and '.*0\.tif' 13: the images of a run need the same channels") as e:
+        pretrain(tmp_path/'run_tifs', data=tmp_path/'tifs', epochs=1, **FAST)
+    assert '\n' not in str(e.value) and not (tmp_path/'run_tifs').exists()
