@@ -159,7 +159,7 @@ class RandomColorJitter(_OnSelected, IntensityAugmentationBase2D):
     # its own formulas (additive brightness, HSV saturation); its `ColorJitter` uses torchvision's formulas but draws one
     # order for the whole batch. We use torchvision's formulas with an order drawn per image, as a per-image
     # DataLoader pipeline gets. Two differences, both for speed: hue is a rotation in YIQ (`hue_mode='hsv'` gives
-    # torchvision's exact HSV shift, slower), and the result is clamped to [0, 1] once, where torchvision clamps after
+    # torchvision's exact HSV shift, slower), and the result is clamped to [0, 1] (or to the batch's own range, for float images as stored) once, where torchvision clamps after
     # each op (they differ only where an op pushed pixels out of range, e.g. brightness > 1 before a contrast cut).
     def __init__(self,
                  brightness:float=0.8, # factor uniform in [max(0, 1-b), 1+b]
@@ -206,8 +206,10 @@ class RandomColorJitter(_OnSelected, IntensityAugmentationBase2D):
 
     @staticmethod
     def _affine(x, A, t):
+        "`A x + t` per image, clamped to [0, 1], or to the batch's own range where it is wider (float images as stored)"
         B, C, H, W = x.shape
-        return torch.baddbmm(t[..., None], A, x.reshape(B, C, H * W)).view(B, C, H, W).clamp_(0, 1)
+        lo, hi = x.aminmax()
+        return torch.baddbmm(t[..., None], A, x.reshape(B, C, H * W)).view(B, C, H, W).clamp_(lo.clamp(max=0), hi.clamp(min=1))   # tensors: no sync with a GPU
 
     def apply_transform(self, input, params, flags, transform=None):
         B, C, H, W = input.shape

@@ -50,7 +50,7 @@ def _probe(files, n:int=32) -> dict:
         raise ConfigError(f"'{fa}' has {a} channel(s) and '{fb}' {b}: the images of a run need the same channels (only gray and colour images mix).")
     c = next(iter(chans)) if len(chans) == 1 else 3
     return dict(side=max((h[0] for h in heads.values()), default=None), channels=c,
-                arrays=any(h[2] != 'uint8' or h[1] not in (1, 3) for h in heads.values()))
+                arrays=any(h[2] != 'uint8' or h[1] not in (1, 3) for h in heads.values()), floats=any(h[2] == 'float32' for h in heads.values()))
 
 def _data_name(data):
     if data is None: return str(mnist_demo_path()/'train')
@@ -130,6 +130,10 @@ def resolve_config(files, data=None, model='resnet18', method='simclr', epochs=1
     if probe['arrays'] and 'normalize' not in (transform_args or {}):   # 16-bit, float or multi-band: their own statistics
         t['normalize'] = channel_stats(files, margs['n_in'])
         notes.append(f"normalize: each channel's mean and std over a sample of the images (arrays, 16-bit or float images: not ImageNet's)")
+    if probe['floats'] and (t['solarize'] or any(v.get('solarize') for v in t.get('views') or [])):
+        t['solarize'] = None
+        for v in t.get('views') or []: v.pop('solarize', None)
+        notes.append("solarize skipped: float images have no fixed range for its threshold")
     o = _optim_args(spec, preset, optim_args, lr, batch_size)
     m = spec.resolve_args(method_args, len(files), batch_size, size, notes.append)
     cfg = dict(data=_data_name(data), model=model, method=method, epochs=epochs, batch_size=batch_size, size=size,
