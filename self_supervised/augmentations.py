@@ -8,6 +8,7 @@ from __future__ import annotations
 import math, warnings
 import torch, torch.nn as nn, torch.nn.functional as F
 from torch import Tensor
+from .data import to_unit
 from fastcore.foundation import L
 from fastcore.meta import delegates
 from fasttransform import Pipeline, Transform
@@ -444,7 +445,6 @@ def false_colour(x:Tensor, # a float batch (B, C, H, W) of C channels other than
 
 def _to_unit(x:Tensor, pipe=None):
     "A batch as float in [0, 1] for display: stored pixels scaled (`to_unit`), `pipe`'s normalization undone, other than 1 or 3 channels in false colour"
-    from self_supervised.files import to_unit   # here: files imports the methods, which import this module
     x = to_unit(x.as_subclass(Tensor).detach().cpu())
     stats = getattr(pipe, 'stats', None)
     x = Normalize(*stats).decode(x) if stats is not None else x
@@ -461,9 +461,7 @@ def show_augs(pipelines, # an augmentation pipeline, or a list of them (one per 
     from fastai.torch_core import show_image
     pipes = [pipelines] if callable(pipelines) and not isinstance(pipelines, (list, tuple, L)) else list(pipelines)
     x = x[:n]
-    if not x.is_floating_point():
-        from self_supervised.files import to_unit
-        x = to_unit(x.as_subclass(Tensor))   # stored pixels (uint8, uint16) on the scale the pipelines see in training
+    if not x.is_floating_point(): x = to_unit(x.as_subclass(Tensor))   # stored pixels (uint8, uint16) on the scale the pipelines see in training
     cols = ([_to_unit(x)] if original else []) + [_to_unit(p(x), p) for p in pipes]
     titles = titles or (['input'] if original else []) + [f'view {i + 1}' for i in range(len(pipes))]
     widths, h = [c.shape[-1] for c in cols], max(c.shape[-2] for c in cols)  # columns as wide as their images: one scale for all

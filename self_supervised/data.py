@@ -9,12 +9,13 @@ from __future__ import annotations
 import os, shutil, tempfile
 from pathlib import Path
 import numpy as np
+import torch
 from PIL import Image
 
 # %% auto #0
-__all__ = ['IMAGE_EXTENSIONS', 'PHOTOS', 'CROP_GRID', 'CROP_SCALE', 'HELD_OUT_BLOCKS', 'cache_dir', 'mnist_arrays', 'mnist_split',
-           'written_once', 'mnist_demo_path', 'sample_images', 'image_files', 'photo_bands', 'color_photos',
-           'write_crops', 'photo_crops_path']
+__all__ = ['IMAGE_EXTENSIONS', 'SCALES', 'PHOTOS', 'CROP_GRID', 'CROP_SCALE', 'HELD_OUT_BLOCKS', 'cache_dir', 'mnist_arrays',
+           'mnist_split', 'written_once', 'mnist_demo_path', 'sample_images', 'image_files', 'photo_bands', 'to_unit',
+           'color_photos', 'write_crops', 'photo_crops_path']
 
 # %% ../nbs/00_data.ipynb #80213f1a
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.webp', '.tif', '.tiff', '.npy', '.dcm')  # arrays and DICOM: `files.load_image`
@@ -96,6 +97,13 @@ def photo_bands(photo:np.ndarray, # a real RGB photo, uint8 (H, W, 3)
     "`n` bands of `photo`, uint16 (H, W, n): band k weighs red, green and blue by a bell curve along the spectrum centred at k/(n-1)"
     w = np.exp(-((np.linspace(0, 1, n)[:, None] - np.array([0.85, 0.5, 0.15])) / 0.2) ** 2)
     return (photo.astype(np.float32) / 255 @ (w / w.sum(1, keepdims=True)).T.astype(np.float32) * 65535).round().astype(np.uint16)
+
+# %% ../nbs/00_data.ipynb #f0535dfc
+SCALES = {torch.uint8: 255., torch.uint16: 65535.}  # what divides stored pixels into [0, 1]; floats are used as stored
+
+def to_unit(x:torch.Tensor) -> torch.Tensor:
+    "Stored pixels as float32 on one scale for every file of a type: uint8 / 255, uint16 / 65535, floats as stored"
+    return x.float().div_(SCALES[x.dtype]) if x.dtype in SCALES else x.float()
 
 # %% ../nbs/00_data.ipynb #41c4ff15
 PHOTOS = ('china', 'flower', 'astronaut', 'chelsea', 'coffee', 'hubble_deep_field', 'immunohistochemistry', 'retina', 'rocket',

@@ -14,15 +14,15 @@ from fastcore.basics import store_attr
 from fastai.data.load import DataLoader
 from fastai.data.core import DataLoaders
 from fastai.callback.core import Callback
-from .data import image_files, mnist_demo_path, IMAGE_EXTENSIONS
+from .data import image_files, mnist_demo_path, IMAGE_EXTENSIONS, SCALES, to_unit
 from .settings import ConfigError, is_int
 from .vision.core import MultiViewMethod
 
 # %% auto #0
-__all__ = ['LIST_SUFFIXES', 'ARRAY_SUFFIXES', 'SCALES', 'DECODERS', 'find_images', 'fit_tensor', 'load_image', 'to_unit',
-           'image_header', 'channel_stats', 'ImageFiles', 'ImageDL', 'jpeg_frame', 'device_decodable', 'decode_jpegs',
-           'JpegBytes', 'JpegBatch', 'GPUJpegDL', 'check_decode', 'image_dls', 'default_workers', 'default_device',
-           'SkipUnreadable', 'check_readable']
+__all__ = ['LIST_SUFFIXES', 'ARRAY_SUFFIXES', 'DECODERS', 'find_images', 'fit_tensor', 'load_image', 'image_header',
+           'channel_stats', 'ImageFiles', 'ImageDL', 'jpeg_frame', 'device_decodable', 'decode_jpegs', 'JpegBytes',
+           'JpegBatch', 'GPUJpegDL', 'check_decode', 'image_dls', 'default_workers', 'default_device', 'SkipUnreadable',
+           'check_readable']
 
 # %% ../nbs/20_files.ipynb #2580299c
 LIST_SUFFIXES = ('.txt', '.lst')  # a file of these lists images, one path per line
@@ -55,7 +55,6 @@ def find_images(data) -> list:
 
 # %% ../nbs/20_files.ipynb #e9f56d4e
 ARRAY_SUFFIXES = ('.npy', '.dcm')  # always read as arrays; TIFFs too, unless they are 8-bit gray or RGB
-SCALES = {torch.uint8: 255., torch.uint16: 65535.}  # what divides stored pixels into [0, 1]; floats are used as stored
 
 def fit_tensor(im:torch.Tensor, # `(C, H, W)` uint8, uint16 or float, on any device
                size:int|tuple): # side of the square result, or `(h, w)`
@@ -145,10 +144,6 @@ def load_image(fn, # an image file: PNG, JPEG, TIFF, ... (8 or 16 bits, any chan
             im = ImageOps.fit(_to_mode(im, n_in), wh, Image.BICUBIC)
     x = torch.from_numpy(np.array(im, dtype=np.uint8))
     return x[None] if n_in == 1 else x.permute(2, 0, 1).contiguous()
-
-def to_unit(x:torch.Tensor) -> torch.Tensor:
-    "Stored pixels as float32 on one scale for every file of a type: uint8 / 255, uint16 / 65535, floats as stored"
-    return x.float().div_(SCALES[x.dtype]) if x.dtype in SCALES else x.float()
 
 # %% ../nbs/20_files.ipynb #1cb606e0
 def image_header(fn) -> tuple:

@@ -26,7 +26,8 @@ class RunFolder:
     FILES = dict(config='config.json', log='train.log', metrics='metrics.csv', evaluation='evaluation.json', lock='.lock',
                  checkpoints='checkpoints', last='checkpoints/last.pth', exports='exported_models',
                  backbone='exported_models/backbone.pth', backbone_json='exported_models/backbone.json',
-                 learner='exported_models/learner.pkl')  # `finetune`'s `learn.export()`, for fastai's `load_learner`
+                 learner='exported_models/learner.pkl',  # `finetune`'s `learn.export()`, for fastai's `load_learner`
+                 trackers='trackers.json')  # the experiment trackers' run ids (`self_supervised.trackers`)
     def __init__(self, path): self.path = Path(path).expanduser()
     def __getattr__(self, k):
         if k in RunFolder.FILES: return self.path/RunFolder.FILES[k]

@@ -20,11 +20,13 @@ from .registry import get_method
 from .config import resolve_config, opt_func, lr_schedule, method_aug_pipelines
 from .runs import RunFolder, EXPORTS, weights_file, read_weights, checkpoint_meta, load_body, load_encoder
 from .augmentations import show_augs
-from .files import (find_images, check_readable, image_dls, load_image, SkipUnreadable, default_device, default_workers, to_unit,
+from .data import to_unit
+from .files import (find_images, check_readable, image_dls, load_image, SkipUnreadable, default_device, default_workers,
                                    check_decode)
 from .vision.core import MultiViewMethod, MomentumModel, exported_encoder, exported_name
 from .vision.simclr import SIMCLR_SMALL_PRESET
 from .checkpoint import *
+from .trackers import Trackers, check_loggers, tracker_module
 from .export import export_backbone
 
 # %% auto #0
@@ -158,7 +160,7 @@ def saved_epoch(out:Path) -> int:
 def clear_run(out:Path):
     "Remove the files of a run in `out` that a new run (`overwrite=True`) would resume from or show beside its own"
     run = RunFolder(out)
-    for f in (run.last, run.metrics, run.evaluation, *run.events()): f.unlink(missing_ok=True)
+    for f in (run.last, run.metrics, run.evaluation, *run.events(), run.trackers): f.unlink(missing_ok=True)   # trackers: a new run, not the old one's
     shutil.rmtree(run.exports, ignore_errors=True)  # train.log stays: the new run appends to it
 
 @contextlib.contextmanager
@@ -344,6 +346,7 @@ def pretrain(out, # folder of the run: config, logs, checkpoints, exported backb
              num_workers:int|None=None, # processes decoding images; None: CPUs - 1 (at most 8)
              decode:str='cpu', # 'cpu': PIL in the decoding workers; 'gpu': JPEGs decoded in batches on the GPU (nvJPEG), workers only read files; other files fall back to the CPU
              progress:bool|None=None, # progress bars; None: when stdout is a terminal
+             loggers:dict|None=None, # experiment trackers besides TensorBoard and metrics.csv: `{'mlflow': {'tracking_uri': ...}, 'wandb': {'project': ..., 'mode': 'offline'}}` (`TRACKERS`); not part of the configuration
              cbs:list|None=None): # more fastai callbacks for the fit (e.g. a `KNNMonitor`); not part of the configuration
     "Pretrain `model` with `method` on the images of `data`; returns the path of the exported backbone in `out`"
     given = {k: v for k, v in locals().items() if k != 'cbs'}   # the arguments as passed: what a torchrun relaunch gets
@@ -361,6 +364,8 @@ def pretrain(out, # folder of the run: config, logs, checkpoints, exported backb
     if torch.cuda.is_available() and (devices or 1) > torch.cuda.device_count():
         raise ConfigError(f"devices={devices} but this machine has {torch.cuda.device_count()} GPU(s): lower devices.")
     check_decode(decode)
+    loggers = check_loggers(loggers)
+    for n in loggers: tracker_module(n)   # the extra is installed: said before anything is written
     files = check_readable(find_images(data), data)
     cfg = resolve_config(files, data, model, method, epochs, batch_size, size, lr, method_args, transform_args,
                          optim_args, model_args, precision, seed, init_from)
@@ -417,6 +422,7 @@ def pretrain(out, # folder of the run: config, logs, checkpoints, exported backb
         run_cbs = [ParamScheduler({'lr': lr_schedule(o['lr'], epochs, o['warmup_epochs'], o['schedule'])}), skip, elog,
                    Checkpoint(run.last, meta, state)]
         if main: run_cbs.append(TensorBoardLog(str(out), trace_model=False, log_preds=False))
+        if main and loggers: run_cbs.append(Trackers(loggers, out, {k: v for k, v in cfg.items() if k != 'notes'}, log))
         ctx = learn.distrib_ctx(sync_bn=False) if ws > 1 else contextlib.nullcontext()
         with ctx, stops_cleanly(out, epochs, learn):
             if ws > 1: _check_ranks_agree(start, len(files), out)
