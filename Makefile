@@ -37,7 +37,7 @@ nbs: $(ONNX_STAMP)
 	$(SCRATCH) OMP_NUM_THREADS=1 $(BIN)/nbdev-test nbs --n-workers $(NWORK) --do-print --timing
 
 test: $(ONNX_STAMP) sync check-outputs nbs
-	$(SCRATCH) $(PY) -m pytest -q tests
+	$(SCRATCH) $(PY) -m pytest -q --durations=12 tests
 
 # the notebooks are committed executed (they are the docs): `make outputs` runs them (or NBS="nbs/a.ipynb ...") and
 # keeps their outputs; check-outputs fails when a cell's outputs are missing or older than its source

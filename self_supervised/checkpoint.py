@@ -5,7 +5,7 @@ the exported backbone (`backbone.pth` + `backbone.json`)."""
 
 # %% ../nbs/29_checkpoint.ipynb #25b93bd0
 from __future__ import annotations
-import contextlib, csv, errno, io, json, math, os, random, signal, threading, time
+import contextlib, csv, errno, io, json, math, os, random, re, signal, threading, time
 from pathlib import Path
 import numpy as np
 import torch, torch.nn as nn
@@ -21,7 +21,7 @@ import self_supervised.distributed as ssd
 
 # %% auto #0
 __all__ = ['deferred_sigint', 'DiskFull', 'write_text_atomic', 'write_bytes_atomic', 'EpochLog', 'rng_states', 'set_rng_states',
-           'load_opt_state', 'save_checkpoint', 'Checkpoint', 'check_out']
+           'load_opt_state', 'save_checkpoint', 'checkpoint_every', 'Checkpoint', 'check_out']
 
 # %% ../nbs/29_checkpoint.ipynb #7eefb168
 @contextlib.contextmanager
@@ -205,31 +205,88 @@ def save_checkpoint(obj, path, pause:float=0):
     "`torch.save(obj, path)` atomically: temp file, fsync, (`pause` seconds,) rename"
     _atomic_write(path, lambda f: torch.save(obj, f), pause)
 
+def checkpoint_every(v) -> tuple:
+    "`(minutes, steps)` of a `checkpoint_every` setting: a number of minutes, 'N steps' or 'N min'; None or 0: at the ends of epochs only"
+    if v is None or (isinstance(v, (int, float)) and not isinstance(v, bool) and v == 0): return None, None
+    if isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0: return float(v), None
+    m = re.fullmatch(r'\s*(\d+(?:\.\d+)?)\s*(steps?|min|minutes?)\s*', str(v))
+    if not m or float(m[1]) <= 0 or (m[2].startswith('step') and not float(m[1]).is_integer()):
+        raise ConfigError(f"checkpoint_every must be minutes (a positive number, or 'N min') or steps ('N steps'), not {v!r}.")
+    return (float(m[1]), None) if m[2].startswith('min') else (None, int(float(m[1])))
+
+class _Restoring:
+    "Iterate `dl`; once its iterator exists and its first batch is read, call `restore` (the random states of a mid-epoch checkpoint)"
+    def __init__(self, dl, restore): self.dl, self.restore = dl, restore
+    def __len__(self): return len(self.dl)
+    def __getattr__(self, k): return getattr(self.dl, k)
+    def __iter__(self):
+        it = iter(self.dl)   # a torch DataLoader draws its workers' seed here, from the global generator
+        try: first = next(it)
+        except StopIteration: self.restore(); return
+        self.restore()
+        yield first
+        yield from it
+
 class Checkpoint(Callback):
-    "Save model, optimizer, epoch and random states to `path` after every epoch, atomically; restore them when resuming"
+    "Save model, optimizer, epoch and random states to `path` after every epoch and every `every` minutes or steps, atomically; restore them when resuming"
     order = EpochLog.order + 1  # after the epoch's row is logged: the checkpoint carries the rows
     def __init__(self,
                  path, # the checkpoint file (`.../checkpoints/last.pth`)
                  meta:dict|None=None, # saved along (JSON-able: config, encoder config)
-                 resume:dict|None=None): # a loaded checkpoint whose random states to restore at its epoch
-        store_attr(); self.trained = False
+                 resume:dict|None=None, # a loaded checkpoint whose random states to restore at its epoch (and batch)
+                 every=None): # also inside epochs: minutes (a number or 'N min') or 'N steps' (`checkpoint_every`); None: at the ends of epochs only
+        store_attr('path,meta,resume'); self.trained, (self.minutes, self.steps) = False, checkpoint_every(every)
+    def before_fit(self): self.saved_at, self.since = time.time(), 0
     def before_epoch(self):
-        s = self.resume
+        s, self.skip = self.resume, 0
         if s is None or self.epoch != s['epoch']: return
-        self.resume = None
-        rng = s['rng'][ssd.rank()] if ssd.rank() < len(s['rng']) else s['rng'][0]
-        set_rng_states(rng, self.dls.train)
-        self.learn.train_iter = s['train_iter']
+        if s.get('batch'):   # inside this epoch: the epoch's shuffle again, then its first `batch` batches skipped
+            self.skip = s['batch']
+            _set_pyrandom_state(_base_dl(self.dls.train).rng, s['dl_rng'])
+        else:
+            self.resume = None
+            set_rng_states(self._rank_rng(s), self.dls.train)
+            self.learn.train_iter = s['train_iter']
         if s.get('scaler') and getattr(self.learn, 'scaler', None) is not None: self.learn.scaler.load_state_dict(s['scaler'])
-    def before_train(self): self.trained = True
+    def _rank_rng(self, s): return s['rng'][ssd.rank()] if ssd.rank() < len(s['rng']) else s['rng'][0]
+    def before_train(self):
+        self.trained, self.done = True, self.skip
+        dl = _base_dl(self.dls.train)
+        self.dl_rng = _pyrandom_state(dl.rng) if isinstance(getattr(dl, 'rng', None), random.Random) else None  # before this epoch's shuffle
+        if not self.skip: return
+        s, k, bs = self.resume, self.skip, self.dls.train.bs
+        self.resume, train = None, self.dls.train
+        get = type(train).get_idxs
+        train.get_idxs = lambda: list(get(train))[k * bs:]   # the batches trained before the checkpoint, not even read
+        self.learn.train_iter, self.learn.pct_train = s['train_iter'], s['pct_train']
+        elog = getattr(self.learn, 'epoch_log', None)
+        if elog is not None and s.get('epoch_log'):
+            p = s['epoch_log']
+            elog.total, elog.n, elog.wait, elog.waits, elog.start = p['total'], p['n'], p['wait'], p['waits'], time.time() - p['seconds']
+        self.learn.dl = _Restoring(self.learn.dl, lambda: set_rng_states(self._rank_rng(s)))
     def after_train(self):
         "A model that diverged is not saved: its weights are checked before anything of the epoch is written"
+        self.dls.train.__dict__.pop('get_idxs', None)
         bad = [n for n, v in ssd.unwrap(self.model).state_dict().items() if v.is_floating_point() and not torch.isfinite(v).all()]
         if bad: raise FloatingPointError(f"The weights are not finite after epoch {self.epoch + 1} ({len(bad)} tensors, e.g. {bad[0]}): "
                                          f"the model diverged; '{self.path}' keeps the epoch before. Lower the learning rate.")
+    def after_batch(self):
+        if not self.training or not (self.minutes or self.steps): return
+        self.done, self.since = self.done + 1, self.since + 1
+        due = (self.steps and self.since >= self.steps) or (self.minutes and time.time() - self.saved_at >= 60 * self.minutes)
+        if ssd.is_distributed() and self.minutes:   # every process saves its random states at the same step: rank 0's clock decides
+            flag = torch.tensor([float(bool(due))], device=next(self.model.parameters()).device)
+            torch.distributed.broadcast(flag, 0); due = bool(flag.item())
+        if not due or self.done >= self.n_iter: return   # at an epoch's end, the epoch's checkpoint
+        elog = getattr(self.learn, 'epoch_log', None)
+        part = dict(total=float(elog.total), n=elog.n, wait=elog.wait, waits=elog.waits, seconds=time.time() - elog.start) if elog and elog.trained else None
+        self._save(self.epoch, batch=self.done, dl_rng=self.dl_rng, pct_train=self.pct_train, epoch_log=part)
     def after_epoch(self):
         if not self.trained: return
         self.trained = False
+        self._save(self.epoch + 1)
+    def _save(self, epoch:int, **extra):
+        self.saved_at, self.since = time.time(), 0
         rng = rng_states(self.dls.train)
         if ssd.is_distributed():
             rngs = [None] * ssd.world_size()
@@ -238,10 +295,10 @@ class Checkpoint(Callback):
         if ssd.rank() != 0: return
         scaler = getattr(self.learn, 'scaler', None)
         log = getattr(self.learn, 'epoch_log', None)
-        save_checkpoint(dict(format=1, epoch=self.epoch + 1, n_epoch=self.n_epoch, train_iter=self.train_iter,
+        save_checkpoint(dict(format=1, epoch=epoch, n_epoch=self.n_epoch, train_iter=self.train_iter,
                              model=ssd.unwrap(self.model).state_dict(), opt=_opt_state(self.opt), rng=rngs,
                              scaler=scaler.state_dict() if scaler is not None else None,
-                             metrics=log.rows if log else [], meta=json.dumps(self.meta or {})), self.path,
+                             metrics=log.rows if log else [], meta=json.dumps(self.meta or {}), **extra), self.path,
                         pause=float(os.environ.get('SELF_SUPERVISED_PAUSE_BEFORE_RENAME') or 0))
 
 # %% ../nbs/29_checkpoint.ipynb #50cc7886

@@ -26,6 +26,7 @@ from .files import (find_images, check_readable, image_dls, load_image, SkipUnre
 from .vision.core import MultiViewMethod, MomentumModel, exported_encoder, exported_name
 from .vision.simclr import SIMCLR_SMALL_PRESET
 from .checkpoint import *
+from .checkpoint import checkpoint_every as every_check
 from .trackers import Trackers, check_loggers, tracker_module
 from .export import export_backbone
 
@@ -346,6 +347,7 @@ def pretrain(out, # folder of the run: config, logs, checkpoints, exported backb
              num_workers:int|None=None, # processes decoding images; None: CPUs - 1 (at most 8)
              decode:str='cpu', # 'cpu': PIL in the decoding workers; 'gpu': JPEGs decoded in batches on the GPU (nvJPEG), workers only read files; other files fall back to the CPU
              progress:bool|None=None, # progress bars; None: when stdout is a terminal
+             checkpoint_every:float|str|None=30, # also save last.pth inside epochs: every N minutes (a number, or 'N min') or 'N steps'; None: at the ends of epochs only
              loggers:dict|None=None, # experiment trackers besides TensorBoard and metrics.csv: `{'mlflow': {'tracking_uri': ...}, 'wandb': {'project': ..., 'mode': 'offline'}}` (`TRACKERS`); not part of the configuration
              cbs:list|None=None): # more fastai callbacks for the fit (e.g. a `KNNMonitor`); not part of the configuration
     "Pretrain `model` with `method` on the images of `data`; returns the path of the exported backbone in `out`"
@@ -365,6 +367,7 @@ def pretrain(out, # folder of the run: config, logs, checkpoints, exported backb
         raise ConfigError(f"devices={devices} but this machine has {torch.cuda.device_count()} GPU(s): lower devices.")
     check_decode(decode)
     loggers = check_loggers(loggers)
+    every_check(checkpoint_every)
     for n in loggers: tracker_module(n)   # the extra is installed: said before anything is written
     files = check_readable(find_images(data), data)
     cfg = resolve_config(files, data, model, method, epochs, batch_size, size, lr, method_args, transform_args,
@@ -407,7 +410,8 @@ def pretrain(out, # folder of the run: config, logs, checkpoints, exported backb
         if state:
             learn.model.load_state_dict(state['model'])
             learn.model.to(learn.dls.device); learn.create_opt(); load_opt_state(learn.opt, state['opt'], learn.dls.device)
-            if main: log.info(f"Resuming at epoch {start + 1}/{epochs} from {run.last} ({start} epoch{'s' * (start > 1)} done)")
+            if main: log.info(f"Resuming at epoch {start + 1}/{epochs} from {run.last} ({start} epoch{'s' * (start != 1)} done" +
+                              (f", and {state['batch']} batches of epoch {start + 1})" if state.get('batch') else ')'))
         elif init:
             log.info(f"Initialized the encoder from {init[0]}")
             init_heads(learn.model, init[1], log)
@@ -420,7 +424,7 @@ def pretrain(out, # folder of the run: config, logs, checkpoints, exported backb
         skip = SkipUnreadable(files, log)
         elog = EpochLog(run.metrics if main else None, log, state['metrics'] if state else None, table=progress)
         run_cbs = [ParamScheduler({'lr': lr_schedule(o['lr'], epochs, o['warmup_epochs'], o['schedule'])}), skip, elog,
-                   Checkpoint(run.last, meta, state)]
+                   Checkpoint(run.last, meta, state, every=checkpoint_every)]
         if main: run_cbs.append(TensorBoardLog(str(out), trace_model=False, log_preds=False))
         if main and loggers: run_cbs.append(Trackers(loggers, out, {k: v for k, v in cfg.items() if k != 'notes'}, log))
         ctx = learn.distrib_ctx(sync_bn=False) if ws > 1 else contextlib.nullcontext()

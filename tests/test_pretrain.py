@@ -124,18 +124,20 @@ _slow = pytest.mark.slow
                                     pytest.param('barlow_twins', marks=_slow), pytest.param('vicreg', marks=_slow),
                                     pytest.param('dino', marks=_slow), pytest.param('swav', marks=_slow)])
 def test_sigkill_during_training_resumes_exactly(tmp_path, digits, method):
-    "Weights (target networks, queues and centers included), optimizer state, metrics and export equal an uninterrupted run's"
+    "Weights (target networks, queues and centers included), optimizer state, metrics and export equal an uninterrupted run's (simclr: killed inside an epoch)"
     ref, run, m = tmp_path/'ref', tmp_path/'run', f'method={method}'
-    _main(ref, digits, 3, m)                                      # uninterrupted
+    every = ['checkpoint_every=2 steps'] if method == 'simclr' else []   # simclr is killed inside epoch 1: a checkpoint every 2 of its 4 steps
+    _main(ref, digits, 3, m, *every)                              # uninterrupted
     # a second's pause before each checkpoint's rename: epochs of a fraction of a second cannot finish before the kill lands
     ckpt = run/'checkpoints'/'last.pth'
-    p = kill_after_first_checkpoint(_cli(run, digits, 3, m), ckpt)   # during epoch 2
-    k = saved_epoch(ckpt)
-    assert k == 1, f'killed too late: checkpoint of epoch {k}'
+    p = kill_after_first_checkpoint(_cli(run, digits, 3, m, *every), ckpt)   # during epoch 2 (simclr: after half of epoch 1)
+    s = load_checkpoint(ckpt)
+    assert (s['epoch'], s.get('batch'), s['train_iter']) == ((0, 2, 2) if every else (1, None, 4)), f"killed too late: checkpoint of epoch {s['epoch']}"
     assert (run/'.lock').exists()                                 # left by the killed process, whose flock went with it
-    _main(run, digits, 3, m)                                      # the same command again
+    _main(run, digits, 3, m, *every)                              # the same command again
     log = (run/'train.log').read_text()
-    assert 'Resuming at epoch 2/3' in log and 'Resuming at epoch 1/' not in log
+    if every: assert 'Resuming at epoch 1/3 from' in log and '(0 epochs done, and 2 batches of epoch 1)' in log
+    else: assert 'Resuming at epoch 2/3' in log and 'Resuming at epoch 1/' not in log
     assert f"Took over the lock of '{run}' left by process {p.pid} on" in log and not (run/'.lock').exists()
     a, b = load_checkpoint(ref/'checkpoints'/'last.pth'), load_checkpoint(ckpt)
     assert a['epoch'] == b['epoch'] == 3

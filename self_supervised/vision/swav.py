@@ -126,7 +126,7 @@ class SwAV(MultiViewMethod):
         if self.training: self.module.head.normalize_prototypes()   # before every training step, as the paper's code
 
     @property
-    def iteration(self) -> int: return self.epoch * self.n_iter + self.iter  # from the start of training, a resumed run included
+    def iteration(self) -> int: return self.train_iter  # from the start of training, a resumed run included (from inside an epoch too)
 
     def queue_share(self, i:int) -> torch.Tensor:
         "This process's part of queue `i` (all of it in one process): every entry goes into the codes of exactly one process"
