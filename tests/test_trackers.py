@@ -1,6 +1,7 @@
-"""Experiment trackers against the real thing: an MLflow tracking server started here on 127.0.0.1 (its own SQLite
-store), W&B in offline mode (the records its pinned version writes under the run folder), and a server that is not there."""
-import json, os, re, socket, struct, subprocess, sys, time, urllib.request, warnings
+"""Experiment trackers against the real thing: an MLflow tracking server on 127.0.0.1 (its own SQLite store, started by
+conftest.py as soon as the tests are collected), W&B in offline mode (the records its pinned version writes under the run
+folder), and a server that is not there."""
+import json, re, socket, struct
 from pathlib import Path
 import pytest
 from self_supervised import pretrain
@@ -11,24 +12,6 @@ FAST = dict(model='test_resnet', size=16, batch_size=16, num_workers=0, progress
 
 def _free_port() -> int:
     with socket.socket() as s: s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
-
-@pytest.fixture(scope='module')
-def mlflow_server(tmp_path_factory):
-    "`http://127.0.0.1:<port>` of an MLflow server with a SQLite store, stopped after the module"
-    d, port = tmp_path_factory.mktemp('mlflow'), _free_port()
-    p = subprocess.Popen([sys.executable, '-m', 'mlflow', 'server', '--backend-store-uri', f'sqlite:///{d}/mlflow.db', '--default-artifact-root',
-                          str(d/'artifacts'), '--host', '127.0.0.1', '--port', str(port), '--workers', '1'],
-                         stdout=subprocess.DEVNULL, stderr=open(d/'server.log', 'w'), env=dict(os.environ, OMP_NUM_THREADS='1'))
-    url, t0 = f'http://127.0.0.1:{port}', time.time()
-    try:
-        while True:
-            try: urllib.request.urlopen(f'{url}/health', timeout=2); break
-            except OSError:
-                assert p.poll() is None, (d/'server.log').read_text()[-2000:]
-                assert time.time() - t0 < 180, 'the MLflow server did not start in 180 s'
-                time.sleep(0.5)
-        yield url
-    finally: p.terminate(); p.wait(30)
 
 @pytest.fixture(scope='module')
 def digits(tmp_path_factory): return digit_folders(tmp_path_factory.mktemp('digits'), 32)
