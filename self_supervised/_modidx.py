@@ -425,6 +425,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                        'self_supervised.files._hwc': ('files.html#_hwc', 'self_supervised/files.py'),
                                        'self_supervised.files._listed': ('files.html#_listed', 'self_supervised/files.py'),
                                        'self_supervised.files._open': ('files.html#_open', 'self_supervised/files.py'),
+                                       'self_supervised.files._pil_array_dtype': ( 'files.html#_pil_array_dtype',
+                                                                                   'self_supervised/files.py'),
                                        'self_supervised.files._pydicom': ('files.html#_pydicom', 'self_supervised/files.py'),
                                        'self_supervised.files._stored': ('files.html#_stored', 'self_supervised/files.py'),
                                        'self_supervised.files._tiff_8bit': ('files.html#_tiff_8bit', 'self_supervised/files.py'),

@@ -15,7 +15,7 @@ from fastai.callback.core import Callback
 from fastai.callback.progress import ProgressCallback
 from fastai.distributed import DistributedDL
 from torch.utils.tensorboard import SummaryWriter
-from .settings import ConfigError
+from .settings import ConfigError, is_number
 from .runs import RunFolder, load_checkpoint, checkpoint_meta
 import self_supervised.distributed as ssd
 
@@ -207,8 +207,8 @@ def save_checkpoint(obj, path, pause:float=0):
 
 def checkpoint_every(v) -> tuple:
     "`(minutes, steps)` of a `checkpoint_every` setting: a number of minutes, 'N steps' or 'N min'; None or 0: at the ends of epochs only"
-    if v is None or (isinstance(v, (int, float)) and not isinstance(v, bool) and v == 0): return None, None
-    if isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0: return float(v), None
+    if v is None or (is_number(v) and v == 0): return None, None
+    if is_number(v) and v > 0: return float(v), None
     m = re.fullmatch(r'\s*(\d+(?:\.\d+)?)\s*(steps?|min|minutes?)\s*', str(v))
     if not m or float(m[1]) <= 0 or (m[2].startswith('step') and not float(m[1]).is_integer()):
         raise ConfigError(f"checkpoint_every must be minutes (a positive number, or 'N min') or steps ('N steps'), not {v!r}.")

@@ -20,8 +20,7 @@ from fastai.metrics import accuracy
 from fastai.data.transforms import get_c
 from .layers import create_encoder, create_cls_module, Encoder
 from .settings import ConfigError, TRANSFORM_ARGS, norm_stats, is_int
-from .data import image_files
-from .data import to_unit
+from .data import image_files, to_unit
 from .files import load_image, ImageFiles, ImageDL, find_images, check_readable, default_workers, default_device
 from .runs import RunFolder, load_encoder
 from .distributed import unwrap

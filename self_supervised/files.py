@@ -19,10 +19,10 @@ from .settings import ConfigError, is_int
 from .vision.core import MultiViewMethod
 
 # %% auto #0
-__all__ = ['LIST_SUFFIXES', 'ARRAY_SUFFIXES', 'DECODERS', 'find_images', 'fit_tensor', 'load_image', 'image_header',
-           'channel_stats', 'ImageFiles', 'ImageDL', 'jpeg_frame', 'device_decodable', 'decode_jpegs', 'JpegBytes',
-           'JpegBatch', 'GPUJpegDL', 'check_decode', 'image_dls', 'default_workers', 'default_device', 'SkipUnreadable',
-           'check_readable']
+__all__ = ['LIST_SUFFIXES', 'ARRAY_SUFFIXES', 'TIFF_SUFFIXES', 'DECODERS', 'find_images', 'fit_tensor', 'load_image',
+           'image_header', 'channel_stats', 'ImageFiles', 'ImageDL', 'jpeg_frame', 'device_decodable', 'decode_jpegs',
+           'JpegBytes', 'JpegBatch', 'GPUJpegDL', 'check_decode', 'image_dls', 'default_workers', 'default_device',
+           'SkipUnreadable', 'check_readable']
 
 # %% ../nbs/20_files.ipynb #2580299c
 LIST_SUFFIXES = ('.txt', '.lst')  # a file of these lists images, one path per line
@@ -54,7 +54,8 @@ def find_images(data) -> list:
     return files
 
 # %% ../nbs/20_files.ipynb #e9f56d4e
-ARRAY_SUFFIXES = ('.npy', '.dcm')  # always read as arrays; TIFFs too, unless they are 8-bit gray or RGB
+ARRAY_SUFFIXES = ('.npy', '.dcm')  # always read as arrays
+TIFF_SUFFIXES = ('.tif', '.tiff')  # read as arrays (tifffile) unless they are 8-bit gray or RGB
 
 def fit_tensor(im:torch.Tensor, # `(C, H, W)` uint8, uint16 or float, on any device
                size:int|tuple): # side of the square result, or `(h, w)`
@@ -102,19 +103,23 @@ def _tiff_8bit(fn) -> bool:
     with tifffile.TiffFile(fn) as t: s = t.series[0]
     return s.dtype == np.uint8 and (len(s.shape) == 2 or (len(s.shape) == 3 and s.shape[-1] in (3, 4)))
 
+def _pil_array_dtype(im):
+    "The type a PIL image's pixels are kept in: None for 8-bit modes (converted by PIL), uint16 for 16 bits (a 16-bit PNG may open as 'I'), else float32"
+    if not (im.mode.startswith('I') or im.mode == 'F'): return None
+    return np.dtype(np.uint16 if im.mode.startswith('I;16') or (im.mode == 'I' and im.format == 'PNG') else np.float32)
+
 def _open(fn):
     "A PIL image for the 8-bit files PIL reads; for any other file, its pixels as stored `(H, W, C)`"
     suffix = Path(fn).suffix.lower() if isinstance(fn, (str, os.PathLike)) else ''
     if suffix == '.npy': return _hwc(np.load(fn, allow_pickle=False), fn)
     if suffix == '.dcm': return _hwc(_dicom(fn), fn)
-    if suffix in ('.tif', '.tiff') and not _tiff_8bit(fn):
+    if suffix in TIFF_SUFFIXES and not _tiff_8bit(fn):
         import tifffile
         return _hwc(tifffile.imread(fn), fn)
     im = Image.open(fn)
-    if im.mode.startswith('I') or im.mode == 'F':   # 16-bit (PNG, TIFF), 32-bit integer or float gray
-        with im: a = np.asarray(im)
-        return _hwc(a.astype(np.uint16) if im.mode == 'I' and getattr(im, 'format', '') == 'PNG' else a, fn)  # a 16-bit PNG may open as 'I'
-    return im
+    dt = _pil_array_dtype(im)   # 16-bit (PNG, TIFF), 32-bit integer or float gray
+    if dt is None: return im
+    with im: return _hwc(np.asarray(im).astype(dt), fn)
 
 # %% ../nbs/20_files.ipynb #bb8f12a4
 def _to_mode(im, n_in):
@@ -156,14 +161,13 @@ def image_header(fn) -> tuple:
         spp, bits, signed = int(getattr(d, 'SamplesPerPixel', 1)), int(d.BitsAllocated), int(getattr(d, 'PixelRepresentation', 0))
         shape = (int(d.Rows), int(d.Columns)) + ((spp,) if spp > 1 else ())
         dt = np.dtype(np.float32 if signed or bits > 16 else np.uint8 if bits <= 8 else np.uint16)
-    elif suffix in ('.tif', '.tiff') and not _tiff_8bit(fn):
+    elif suffix in TIFF_SUFFIXES and not _tiff_8bit(fn):
         import tifffile
         with tifffile.TiffFile(fn) as t: shape, dt = t.series[0].shape, t.series[0].dtype
     else:
         with Image.open(fn) as im:
-            if not (im.mode.startswith('I') or im.mode == 'F'): return max(im.size), 1 if im.mode in ('1', 'L', 'LA') else 3, 'uint8'
-            shape = im.size[::-1]
-            dt = np.dtype(np.uint16 if im.mode.startswith('I;16') or (im.mode == 'I' and im.format == 'PNG') else np.float32)
+            dt, shape = _pil_array_dtype(im), im.size[::-1]
+            if dt is None: return max(im.size), 1 if im.mode in ('1', 'L', 'LA') else 3, 'uint8'
     ax = _channel_axis(shape, fn)
     return max(s for i, s in enumerate(shape) if i != ax), 1 if ax is None else shape[ax], str(_stored(np.zeros(0, dt)).dtype)
 
@@ -269,7 +273,7 @@ class JpegBytes(ImageFiles):
         except Exception as e: return None, i, f'unreadable ({type(e).__name__})'
         why = device_decodable(data, self.n_in)
         if why is None: return torch.frombuffer(bytearray(data), dtype=torch.uint8), i, None
-        array = Path(self.files[i]).suffix.lower() in ARRAY_SUFFIXES + ('.tif', '.tiff')   # read by their suffix
+        array = Path(self.files[i]).suffix.lower() in ARRAY_SUFFIXES + TIFF_SUFFIXES   # read by their suffix
         try: return load_image(self.files[i] if array else io.BytesIO(data), self.size, self.n_in), i, why
         except Exception: return None, i, why
 
