@@ -28,6 +28,7 @@ from .vision.simclr import SIMCLR_SMALL_PRESET
 from .checkpoint import *
 from .checkpoint import checkpoint_every as every_check
 from .trackers import Trackers, check_loggers, tracker_module
+from .vision.gradcache import GradCache
 from .export import export_backbone
 
 # %% auto #0
@@ -339,6 +340,7 @@ def pretrain(out, # folder of the run: config, logs, checkpoints, exported backb
              optim_args:dict|None=None, # overrides of `OPTIM_ARGS` (optimizer, lr, weight_decay, momentum, warmup_epochs, schedule)
              model_args:dict|None=None, # `create_encoder` arguments (n_in, pool_type, small_input, pretrained, checkpoint, timm kwargs)
              devices:int|None=None, # processes/GPUs; > 1 relaunches under torchrun; None: 1 (or torchrun's)
+             accumulate:int=1, # parts each process's batch goes through the model in, one at a time (`GradCache`): the loss sees the whole batch with exact gradients, the memory is one part's
              precision:str|None=None, # None/'32-true', '16-mixed' or 'bf16-mixed' (CUDA)
              resume:bool=True, # continue the run in `out` from its last checkpoint
              overwrite:bool=False, # start a new run in `out` even if it holds another one
@@ -360,6 +362,7 @@ def pretrain(out, # folder of the run: config, logs, checkpoints, exported backb
         raise ConfigError("devices > 1 relaunches the run under torchrun, which cannot carry a model object: run your script under "
                           f"torchrun --nproc_per_node={devices} (with devices=None) instead.")
     if devices is not None and (not isinstance(devices, int) or devices < 1): raise ConfigError(f"devices must be a positive integer, not {devices!r}.")
+    if isinstance(accumulate, bool) or not isinstance(accumulate, int) or accumulate < 1: raise ConfigError(f"accumulate must be a positive integer (the parts of each batch), not {accumulate!r}.")
     for k, v in dict(resume=resume, overwrite=overwrite, progress=progress).items():
         if not (isinstance(v, bool) or (k == 'progress' and v is None)): raise ConfigError(f"{k} must be True or False, not {v!r}.")
     default_workers(num_workers)  # checks it
@@ -372,6 +375,9 @@ def pretrain(out, # folder of the run: config, logs, checkpoints, exported backb
     files = check_readable(find_images(data), data)
     cfg = resolve_config(files, data, model, method, epochs, batch_size, size, lr, method_args, transform_args,
                          optim_args, model_args, precision, seed, init_from)
+    per_process = cfg['batch_size'] // (devices or ws)
+    if accumulate > per_process:
+        raise ConfigError(f"accumulate={accumulate} parts but each process's batch holds {per_process} images: lower accumulate or raise batch_size.")
     set_seed(seed + rk)  # the encoder's initial weights
     encoder = build_encoder(cfg, module)
     check_view_sizes(encoder, cfg)
@@ -384,7 +390,7 @@ def pretrain(out, # folder of the run: config, logs, checkpoints, exported backb
     main = rk == 0
     num_workers = default_workers(num_workers)
     progress = sys.stdout.isatty() if progress is None else progress
-    info = dict(version=version('self-supervised'), images=len(files), world_size=ws, num_workers=num_workers, decode=decode)
+    info = dict(version=version('self-supervised'), images=len(files), world_size=ws, accumulate=accumulate, num_workers=num_workers, decode=decode)
     export_info = dict(image_size=cfg['size'], normalize=cfg['transform_args']['normalize'], method=method)
     with run_lock(out, main) as note, run_logger(out, main) as log:
         if main and not overwrite and saved_epoch(out) != (state['epoch'] if state else 0):  # checked before the lock
@@ -417,14 +423,14 @@ def pretrain(out, # folder of the run: config, logs, checkpoints, exported backb
             init_heads(learn.model, init[1], log)
         if main:
             log.info(f"Training {model} ({encoder.num_features} features) with {method} on {len(files)} images of {cfg['size']} px, "
-                     f"batch {cfg['batch_size']}, {epochs} epoch{'s' * (epochs > 1)}, {ws} process(es), device {learn.dls.device}, in {out}")
+                     f"batch {cfg['batch_size']}" + (f" (in {accumulate} parts per process)" if accumulate > 1 else '') + f", {epochs} epoch{'s' * (epochs > 1)}, {ws} process(es), device {learn.dls.device}, in {out}")
             views = next(c for c in learn.cbs if isinstance(c, MultiViewMethod)).aug_pipelines
             for i, p in enumerate(views): log.info(f"view {i + 1}: {p}", extra=dict(console=False))
         o = cfg['optim_args']
         skip = SkipUnreadable(files, log)
         elog = EpochLog(run.metrics if main else None, log, state['metrics'] if state else None, table=progress)
         run_cbs = [ParamScheduler({'lr': lr_schedule(o['lr'], epochs, o['warmup_epochs'], o['schedule'])}), skip, elog,
-                   Checkpoint(run.last, meta, state, every=checkpoint_every)]
+                   Checkpoint(run.last, meta, state, every=checkpoint_every)] + ([GradCache(accumulate)] if accumulate > 1 else [])
         if main: run_cbs.append(TensorBoardLog(str(out), trace_model=False, log_preds=False))
         if main and loggers: run_cbs.append(Trackers(loggers, out, {k: v for k, v in cfg.items() if k != 'notes'}, log))
         ctx = learn.distrib_ctx(sync_bn=False) if ws > 1 else contextlib.nullcontext()

@@ -2,7 +2,9 @@
 Barlow Twins' and VICReg's batch statistics, DINO's center, SwAV's Sinkhorn codes and queue, distillation's queue of
 teacher features), on 8 real MNIST digits; run as one process, or under torchrun with `gather=True`. Writes, per method,
 the reported loss, every parameter gradient (after DDP averaging) and the model's buffers after the step to
-`<out>/<method>_rank<r>.pt`.
+`<out>/<method>_rank<r>.pt`. The one process also runs each method with `GradCache(2)` (`<method>_chunks2_rank0.pt`):
+the batch through the model in 2 parts of 4 images, the parts the 2 processes hold; under torchrun, SimCLR and DINO
+also run in 2 parts on each process (`<method>_chunks2_rank<r>.pt`: 4 parts of 2 images in all).
 
 Everything runs in float64 (`torch.set_default_dtype`; the losses keep float64, `upcast`): one process and two add the
 same numbers in different orders (a batch of 8 or two of 4 in each convolution, the gathered statistics, DDP's
@@ -22,6 +24,7 @@ from self_supervised.vision.vicreg import VICReg
 from self_supervised.vision.dino import create_dino_model, DINO
 from self_supervised.vision.swav import create_swav_model, SwAV
 from self_supervised.vision.distillation import create_distillation_model, Distillation
+from self_supervised.vision.gradcache import GradCache
 import self_supervised.distributed as ssd
 
 # deterministic, different views: no randomness, so every process makes the views the one-process run makes
@@ -64,8 +67,8 @@ class SaveGrads(Callback):
         torch.save(dict(loss=self.learn.loss.detach().clone(), grads=grads, buffers=buffers), self.path)
         raise CancelFitException()
 
-def step(method, out, distributed, gather=None):
-    "One step of `method`, saved as `<out>/<method>_rank<r>.pt`; `gather=False` under torchrun: the broken case, saved as `<method>_nogather_...`"
+def step(method, out, distributed, gather=None, chunks=1):
+    "One step of `method`, saved as `<out>/<method>_rank<r>.pt`; `gather=False` under torchrun: the broken case, saved as `<method>_nogather_...`; in `chunks` parts (`GradCache`): `<method>_chunks<n>_...`"
     torch.set_default_dtype(torch.float64)   # every model, queue and loss in float64
     X, _ = mnist_arrays()
     x = torch.from_numpy(X[:8]).double().div(255)[:, None]
@@ -77,8 +80,9 @@ def step(method, out, distributed, gather=None):
     model = make_model(create_encoder('resnet18', n_in=1, pool_type='avg', norm_layer=nn.Identity))   # no BatchNorm
     gather = distributed if gather is None else gather
     cb = make_cb([Pipeline([view1], split_idx=0), Pipeline([view2], split_idx=0)], gather)
-    learn = Learner(dls, model, loss_func=noop, cbs=[cb], opt_func=SGD, lr=0.)
-    save = SaveGrads(Path(out)/f"{method}{'' if gather == distributed else '_nogather'}_rank{ssd.rank()}.pt")
+    learn = Learner(dls, model, loss_func=noop, cbs=[cb] + ([GradCache(chunks)] if chunks > 1 else []), opt_func=SGD, lr=0.)
+    tag = ('' if gather == distributed else '_nogather') + (f'_chunks{chunks}' if chunks > 1 else '')
+    save = SaveGrads(Path(out)/f"{method}{tag}_rank{ssd.rank()}.pt")
     if distributed:
         with learn.distrib_ctx(sync_bn=False): learn.fit(1, cbs=save)
     else: learn.fit(1, cbs=save)
@@ -86,6 +90,7 @@ def step(method, out, distributed, gather=None):
 def main(out, distributed):
     if distributed: dist.init_process_group('gloo')   # one process group for every method's fit
     for method in METHODS: step(method, out, distributed)
+    for method in (('simclr', 'dino') if distributed else METHODS): step(method, out, distributed, chunks=2)
     if distributed:   # what the test must tell apart: each process's loss and state from its own samples only
         for method in METHODS: step(method, out, distributed, gather=False)
     if distributed: dist.destroy_process_group()

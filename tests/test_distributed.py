@@ -5,13 +5,19 @@ SwAV (Sinkhorn's sums over the samples of every process, each process's share of
 queued), distillation (every process's teacher features go into the queue).
 One torchrun launch runs them all (`_methods_step.py`), in float64, and also runs each method without gathering (each
 process's loss and state from its own samples only): the broken case the comparison must tell apart.
+Gradient caching (`GradCache`, `pretrain(accumulate=K)`) is held to the same standard: one process that runs the batch
+through the model in 2 parts equals the 2 processes (every coupled method), and 2 processes that each run their share in
+2 parts equal one process on the whole batch (SimCLR and DINO: DDP's `no_sync` and the gathered loss with parts).
 
 Measured (`differences`: the largest over loss, gradients and coupled state, relative to the one-process value's largest
 magnitude): one process against two at most 1.5e-13 in float64 with the native kernels, ATEN_CPU_CAPABILITY=avx2 and
 =default (an AVX-512 machine, torch 2.14.1), the broken case at least 4.9e-2 (DINO's center). The same step in float32
 differed by up to 3.8e-5 (VICReg): a gap that shrinks by the ratio of the two precisions' epsilons is rounding, not a
 difference in what is computed. (Where the float32 test failed, on Barlow Twins' gradients of magnitude up to 29, an
-absolute tolerance of 1e-5 asked for 3e-7 of them.) TOL sits orders of magnitude from both."""
+absolute tolerance of 1e-5 asked for 3e-7 of them.) TOL sits orders of magnitude from both.
+With the batch in 2 parts (`GradCache`), the largest difference from the processes' step was 1.4e-14 (SimCLR; MoCo,
+Barlow Twins and VICReg bitwise equal), and 1.5e-14 for 2 processes in 2 parts each against one process, with the
+native kernels, ATEN_CPU_CAPABILITY=avx2 and =default.
 import os, subprocess, sys, torch
 from pathlib import Path
 
@@ -54,3 +60,12 @@ def test_two_processes_equal_one(tmp_path):
         # without gathering, the same comparison fails: each method's coupling is seen by the test
         broken = differences(ref, [torch.load(two/f'{m}_nogather_rank{r}.pt', weights_only=True) for r in range(2)])
         assert max(broken.values()) > 1e3 * TOL, f"{m}: without gathering, 2 processes still equal 1 ({max(broken.values()):.2g})"
+        # 1 process with the batch in 2 parts (gradient caching) equals the 2 processes, loss, gradients and state
+        parts = torch.load(one/f'{m}_chunks2_rank0.pt', weights_only=True)
+        d = differences(parts, ranks)
+        worst = max(d, key=d.get)
+        assert d[worst] <= TOL, f"{m}: {worst} differs by {d[worst]:.2g} (relative) between 1 process in 2 parts and 2 processes"
+        if m in ('simclr', 'dino'):   # 2 processes, each in 2 parts, equal 1 process on the whole batch
+            d = differences(ref, [torch.load(two/f'{m}_chunks2_rank{r}.pt', weights_only=True) for r in range(2)])
+            worst = max(d, key=d.get)
+            assert d[worst] <= TOL, f"{m}: {worst} differs by {d[worst]:.2g} (relative) between 2 processes in 2 parts each and 1 process"

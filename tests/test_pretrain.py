@@ -50,6 +50,8 @@ def _metrics(out): return list(csv.DictReader(open(out/'metrics.csv')))
     (dict(method_args=dict(tmp=0.2)), 'Valid keys: temp'),
     (dict(transform_args=dict(random_resize=dict(min=0.2))), "Unknown key 'transform_args.random_resize.min'"),
     (dict(decode='nvjpeg'), "decode='nvjpeg' is not a decoder: use one of 'cpu', 'gpu'"),
+    (dict(accumulate=0), 'accumulate must be a positive integer'),
+    (dict(accumulate=33), "accumulate=33 parts but each process's batch holds 32 images: lower accumulate or raise batch_size"),
     pytest.param(dict(decode='gpu'), "decode='gpu' needs a CUDA GPU: use decode='cpu'",
                  marks=pytest.mark.skipif(torch.cuda.is_available(), reason='this machine has a GPU')),
 ])
@@ -127,15 +129,17 @@ def test_sigkill_during_training_resumes_exactly(tmp_path, digits, method):
     "Weights (target networks, queues and centers included), optimizer state, metrics and export equal an uninterrupted run's (simclr: killed inside an epoch)"
     ref, run, m = tmp_path/'ref', tmp_path/'run', f'method={method}'
     every = ['checkpoint_every=2 steps'] if method == 'simclr' else []   # simclr is killed inside epoch 1: a checkpoint every 2 of its 4 steps
-    _main(ref, digits, 3, m, *every)                              # uninterrupted
+    m = (m, 'accumulate=2') if method == 'moco' else (m,)          # moco's batches go through the model in 2 parts (GradCache)
+    _main(ref, digits, 3, *m, *every)                             # uninterrupted
     # a second's pause before each checkpoint's rename: epochs of a fraction of a second cannot finish before the kill lands
     ckpt = run/'checkpoints'/'last.pth'
-    p = kill_after_first_checkpoint(_cli(run, digits, 3, m, *every), ckpt)   # during epoch 2 (simclr: after half of epoch 1)
+    p = kill_after_first_checkpoint(_cli(run, digits, 3, *m, *every), ckpt)   # during epoch 2 (simclr: after half of epoch 1)
     s = load_checkpoint(ckpt)
     assert (s['epoch'], s.get('batch'), s['train_iter']) == ((0, 2, 2) if every else (1, None, 4)), f"killed too late: checkpoint of epoch {s['epoch']}"
     assert (run/'.lock').exists()                                 # left by the killed process, whose flock went with it
-    _main(run, digits, 3, m, *every)                              # the same command again
+    _main(run, digits, 3, *m, *every)                             # the same command again
     log = (run/'train.log').read_text()
+    assert (method == 'moco') == ('batch 32 (in 2 parts per process)' in log)
     if every: assert 'Resuming at epoch 1/3 from' in log and '(0 epochs done, and 2 batches of epoch 1)' in log
     else: assert 'Resuming at epoch 2/3' in log and 'Resuming at epoch 1/' not in log
     assert f"Took over the lock of '{run}' left by process {p.pid} on" in log and not (run/'.lock').exists()

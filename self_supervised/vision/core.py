@@ -68,6 +68,7 @@ class MultiViewMethod(Callback):
     order = MixedPrecision.order - 1  # views are made before autocast starts
     n_views:int|None = 2  # views per image (None: any number of `min_views` or more)
     min_views:int = 2  # fewest views the method learns from (distillation: 1, the same view for teacher and student)
+    chunks:int = 1  # parts the batch goes through the model in (`GradCache` sets it); a method that mixes images keeps to a part, as to a process's share
     hint = "Lower the learning rate, or with fp16 check the inputs' scale."  # what to try when the loss is not finite
     def __init__(self,
                  aug_pipelines:list, # one augmentation pipeline per view

@@ -241,8 +241,10 @@ def create_distillation_model(encoder:Encoder, # the student, e.g. from `create_
                              size[0] if isinstance(size, (list, tuple)) else size)
 
 # %% ../../nbs/18_vision.distillation.ipynb #a73a2c5a
-def mixup(x:torch.Tensor) -> torch.Tensor:
-    "LightlyTrain's mixup: `lam * x + (1 - lam) * x[perm]`, a random permutation of the batch and one `lam ~ U(0, 1)`"
+def mixup(x:torch.Tensor, # a batch of views
+          chunks:int=1) -> torch.Tensor: # parts of the batch mixed each within itself (`GradCache`: as each process mixes its own share)
+    "LightlyTrain's mixup: `lam * x + (1 - lam) * x[perm]`, a random permutation of the batch and one `lam ~ U(0, 1)`; per part with `chunks`"
+    if chunks > 1: return torch.cat([mixup(o) for o in x.tensor_split(min(chunks, len(x)))])
     lam, perm = torch.rand(()).item(), torch.randperm(len(x)).to(x.device)
     return lam * x + (1 - lam) * x[perm]
 
@@ -263,7 +265,7 @@ class Distillation(MultiViewMethod):
 
     def views_to_batch(self, views:list) -> tuple:
         "`((the view, mixed),), (image of each row,)`"
-        x = mixup(views[0]) if self.mixup else views[0]
+        x = mixup(views[0], self.chunks) if self.mixup else views[0]
         return (x,), (torch.arange(len(x), device=x.device),)
 
     def compute_loss(self, pred):
