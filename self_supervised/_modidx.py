@@ -964,6 +964,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                                                 'self_supervised/vision/gradcache.py'),
                                                   'self_supervised.vision.gradcache.GradCache._no_sync': ( 'vision.gradcache.html#gradcache._no_sync',
                                                                                                            'self_supervised/vision/gradcache.py'),
+                                                  'self_supervised.vision.gradcache.GradCache._stale': ( 'vision.gradcache.html#gradcache._stale',
+                                                                                                         'self_supervised/vision/gradcache.py'),
                                                   'self_supervised.vision.gradcache.GradCache.after_fit': ( 'vision.gradcache.html#gradcache.after_fit',
                                                                                                             'self_supervised/vision/gradcache.py'),
                                                   'self_supervised.vision.gradcache.GradCache.before_fit': ( 'vision.gradcache.html#gradcache.before_fit',

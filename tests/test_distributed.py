@@ -17,7 +17,7 @@ difference in what is computed. (Where the float32 test failed, on Barlow Twins'
 absolute tolerance of 1e-5 asked for 3e-7 of them.) TOL sits orders of magnitude from both.
 With the batch in 2 parts (`GradCache`), the largest difference from the processes' step was 1.4e-14 (SimCLR; MoCo,
 Barlow Twins and VICReg bitwise equal), and 1.5e-14 for 2 processes in 2 parts each against one process, with the
-native kernels, ATEN_CPU_CAPABILITY=avx2 and =default.
+native kernels, ATEN_CPU_CAPABILITY=avx2 and =default."""
 import os, subprocess, sys, torch
 from pathlib import Path
 

@@ -87,6 +87,7 @@ class MultiViewMethod(Callback):
             raise ValueError(f"{type(self).__name__} needs a global batch size of at least 2 (got bs={bs} x {ws} process(es)): "
                              "it learns from the images of a batch together (negatives, batch statistics); raise bs.")
         self.old_loss_func, self.learn.loss_func = self.learn.loss_func, self.loss
+        self.chunks = 1  # one part, unless a `GradCache` (which runs after) says otherwise
         if self.print_augs:
             for i, p in enumerate(self.aug_pipelines): print(f'Pipeline {i + 1}: {p}')
 
