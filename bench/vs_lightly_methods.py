@@ -2,7 +2,7 @@
 folders, both scored by the one scorer, each also at its initial weights: the final figures and what training added.
 
     python bench/vs_lightly_methods.py [--budget 300] [--methods simclr,moco,...] [--datasets digits,colorcrops,graytex]
-                                       [--split val|test] [--seeds 0] [--libs ours,lightly] [--limit N] [--workers 1] [--noise]
+                                       [--split val|test] [--seeds 0] [--libs ours,lightly] [--limit N] [--workers 1] [--noise] [--reuse]
 
 Data: bench/datasets.py (digits 28 px gray, colorcrops 48 px colour, graytex 32 px gray; `--split val` trains on
 `val_train/` and scores on `val/`, the split for choosing defaults; `test` is the held-out comparison, run once).
@@ -21,6 +21,9 @@ bench/results/vs_lightly_methods/cells/ under a version: for ours a hash of the 
 and of the bench scripts it runs through; for lightly a hash of the peer script and lightly's version. A rerun computes
 only the cells whose version changed or that are missing, so the table fills over several sittings. `--noise` measures
 the spread of a cell: SimCLR on colorcrops, seeds 0, 1, 2, both libraries (written beside the table).
+`--reuse` takes every cached cell whatever version it ran at (to assemble the table of several sittings after a change
+of the library that does not touch training, e.g. a new setting that is off by default); the table then says which
+versions and dates its cells come from.
 Writes bench/results/vs_lightly_methods[_<split>][_limitN].json and .md, and prints the table. Timings mean something only
 on a quiet machine: each cell records the load average before and after.
 """
@@ -95,12 +98,12 @@ def lightly_features(method:str, train:Path, ev:Path, budget:float|None, seed:in
     d, info = np.load(work/'peer'/'features.npz'), json.loads((work/'peer'/'run.json').read_text())
     return (d['train_x'], d['train_y']), (d['eval_x'], d['eval_y']), dict(seconds=round(info['seconds'], 1), epochs=round(info['epochs'], 2), steps=info['steps'])
 
-def cell(lib, dataset, split, method, budget, seed, limit, workers) -> dict:
-    "One cell of the table, from the cache when its version is current"
+def cell(lib, dataset, split, method, budget, seed, limit, workers, reuse=False) -> dict:
+    "One cell of the table, from the cache when its version is current (any version with `reuse`)"
     ver = version(lib)
     key = f"{lib}-{dataset}-{split}-{method}-{'init' if budget is None else int(budget)}-s{seed}" + (f'-limit{limit}' if limit else '')
     f = CELLS/f'{key}.json'
-    if f.exists() and (c := json.loads(f.read_text())).get('version') == ver: return c
+    if f.exists() and ((c := json.loads(f.read_text())).get('version') == ver or reuse): return c
     train, ev = folders(dataset, split, limit)
     work = Path(tempfile.mkdtemp(prefix='vslm-'))
     try:
@@ -141,6 +144,7 @@ def main(argv=None):
     p.add_argument('--seeds', default='0'); p.add_argument('--libs', default='ours,lightly')
     p.add_argument('--limit', type=int, default=None); p.add_argument('--workers', type=int, default=1)
     p.add_argument('--noise', action='store_true', help='SimCLR on colorcrops with seeds 0, 1, 2: the spread of a cell')
+    p.add_argument('--reuse', action='store_true', help='cached cells of any version (the table names their versions)')
     a = p.parse_args(argv)
     methods, datasets, libs = a.methods.split(','), a.datasets.split(','), a.libs.split(',')
     rows = {}
@@ -149,13 +153,16 @@ def main(argv=None):
             for d in datasets:
                 for lib in libs:
                     for b in ('init', 'final'):
-                        rows[(lib, d, m, b)] = cell(lib, d, a.split, m, None if b == 'init' else a.budget, seed, a.limit, a.workers)
+                        rows[(lib, d, m, b)] = cell(lib, d, a.split, m, None if b == 'init' else a.budget, seed, a.limit, a.workers, a.reuse)
     noise = None
     if a.noise:
         seeds = (0, 1, 2)
         got = {lib: [cell(lib, 'colorcrops', a.split, 'simclr', a.budget, s, a.limit, a.workers) for s in seeds] for lib in libs}
         noise = dict(seeds=seeds, std={lib: {k: float(np.std([c[k] for c in cs], ddof=1)) for k in ('knn', 'linear')} for lib, cs in got.items()})
     md = table(rows, datasets, methods, noise)
+    vers = {}
+    for c in rows.values(): vers.setdefault(c['version'], []).append(c['when'])
+    if len(vers) > 1: md += '\n\nCells from ' + '; '.join(f"version {v} ({min(w)} to {max(w)}, {len(w)} cells)" for v, w in sorted(vers.items(), key=lambda o: min(o[1])))
     stem = RESULTS/('vs_lightly_methods' + (f'_{a.split}' if a.split != 'test' else '') + (f'_limit{a.limit}' if a.limit else ''))
     cmd = 'python bench/vs_lightly_methods.py ' + ' '.join(argv if argv is not None else sys.argv[1:])
     info = dict(command=cmd, budget=a.budget, split=a.split, machine=f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs",
