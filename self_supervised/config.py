@@ -69,7 +69,8 @@ def _optim_args(spec, preset:dict, optim_args, lr, batch_size:int) -> dict:
         o['lr'] = lr
     check_settings(o, OPTIM_ARGS, 'optim_args')
     dflt = dict(OPTIMIZERS[o['optimizer']], **spec.optimizers.get(o['optimizer'], {}))
-    scale = 1. if o['optimizer'] == 'adamw' else batch_size / 256
+    scales = spec.lr_batch_scaling if spec.lr_batch_scaling is not None else o['optimizer'] != 'adamw'
+    scale = batch_size / 256 if scales else 1.
     if o['lr'] is None: o['lr'] = dflt['lr'] * scale
     if o['weight_decay'] is None: o['weight_decay'] = dflt['weight_decay']
     return o

@@ -25,6 +25,7 @@ from self_supervised.vision.dino import create_dino_model, DINO
 from self_supervised.vision.swav import create_swav_model, SwAV
 from self_supervised.vision.distillation import create_distillation_model, Distillation
 from self_supervised.vision.gradcache import GradCache
+from self_supervised.vision.mae import create_mae_model, MAEModel, MAE, random_keep
 import self_supervised.distributed as ssd
 
 # deterministic, different views: no randomness, so every process makes the views the one-process run makes
@@ -38,6 +39,17 @@ def swav_model(enc):
     "SwAV with a full queue of 12 (random) embeddings per global view: 6 in each of 2 processes' Sinkhorn, the global batch's 8 queued after"
     m = create_swav_model(enc, n_prototypes=16, hidden_size=64, projection_size=16, queue_size=12, bn=False)
     with torch.no_grad(): m.queue.copy_(F.normalize(torch.randn_like(m.queue), dim=-1)); m.queue_count.fill_(12)
+    return m
+
+class FixedMaskMAE(MAEModel):
+    "MAE whose mask of each image comes from a generator seeded by the image's own pixels: every run hides the same patches of an image"
+    def draw_keep(self, x, n):
+        return torch.cat([random_keep(1, n, self.mask_ratio, generator=torch.Generator().manual_seed(int(o.sum().item() * 1000))) for o in x])
+
+def mae_model(enc):
+    "MAE on timm's small `test_vit` made for 28 px (patches of 4 px: 7 x 7 per digit, its position table used as it is), its masks fixed by the images"
+    m = create_mae_model(create_encoder('test_vit', n_in=1, patch_size=4, img_size=28), decoder_dim=32, decoder_depth=1, decoder_heads=4)
+    m.__class__ = FixedMaskMAE
     return m
 
 # models without BatchNorm: its statistics are per process under DDP (SyncBatchNorm needs CUDA)
@@ -55,6 +67,7 @@ METHODS = dict(
     swav=(swav_model,   # prototypes not frozen, queue in use from the first step
           lambda pipes, gather: SwAV(pipes + [Pipeline([local1], split_idx=0), Pipeline([local2], split_idx=0)],
                                      freeze_prototypes_niters=0, epoch_queue_starts=0, gather=gather)),
+    mae=(mae_model, lambda pipes, gather: MAE(pipes[:1], gather=gather)),   # its loss is a mean over images: equal without gathering too
     distillation=(lambda enc: create_distillation_model(enc, create_encoder('test_resnet', n_in=1, pool_type='avg', norm_layer=nn.Identity), queue_size=16),
                   lambda pipes, gather: Distillation([Pipeline([big], split_idx=0)], mixup=False, gather=gather)))
 
@@ -92,7 +105,8 @@ def main(out, distributed):
     for method in METHODS: step(method, out, distributed)
     for method in (('simclr', 'dino') if distributed else METHODS): step(method, out, distributed, chunks=2)
     if distributed:   # what the test must tell apart: each process's loss and state from its own samples only
-        for method in METHODS: step(method, out, distributed, gather=False)
+        for method in METHODS:
+            if method != 'mae': step(method, out, distributed, gather=False)
     if distributed: dist.destroy_process_group()
 
 if __name__ == '__main__': main(sys.argv[1], sys.argv[2] == 'dist')

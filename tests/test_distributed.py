@@ -17,12 +17,17 @@ difference in what is computed. (Where the float32 test failed, on Barlow Twins'
 absolute tolerance of 1e-5 asked for 3e-7 of them.) TOL sits orders of magnitude from both.
 With the batch in 2 parts (`GradCache`), the largest difference from the processes' step was 1.4e-14 (SimCLR; MoCo,
 Barlow Twins and VICReg bitwise equal), and 1.5e-14 for 2 processes in 2 parts each against one process, with the
-native kernels, ATEN_CPU_CAPABILITY=avx2 and =default."""
+native kernels, ATEN_CPU_CAPABILITY=avx2 and =default.
+MAE, whose loss is a mean over images, is checked for 2 processes = 1 (7.5e-16) and for its parts, on a `test_vit` made
+for 28 px: with a position table of another size (resampled for each batch, `dynamic_img_size`) its gradient differed
+by 1.3e-9 between 1 and 2 processes, and by 7.5e-16 without the resampling: rounding, magnified by the resampling's
+adjoint (a small gradient made of large terms of both signs), not a difference in what is computed."""
 import os, subprocess, sys, torch
 from pathlib import Path
 
 HERE = Path(__file__).parent
 COUPLED = ('simclr', 'moco', 'barlow_twins', 'vicreg', 'dino', 'swav', 'distillation')
+MEAN_OVER_IMAGES = ('mae',)   # their loss is a mean of each image's terms: 2 processes equal 1 without gathering too
 TOL = 1e-9   # relative: float64's rounding stays 1e4 times below it, a computation that differs is 1e7 times above
 
 def _run(args, env=None):
@@ -43,7 +48,7 @@ def test_two_processes_equal_one(tmp_path):
     _run([sys.executable, str(HERE/'_methods_step.py'), str(one), 'single'])
     _run([sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', '2', '--master_port', '29517',
           str(HERE/'_methods_step.py'), str(two), 'dist'], env={'OMP_NUM_THREADS': '1'})
-    for m in COUPLED:
+    for m in COUPLED + MEAN_OVER_IMAGES:
         ref = torch.load(one/f'{m}_rank0.pt', weights_only=True)
         ranks = [torch.load(two/f'{m}_rank{r}.pt', weights_only=True) for r in range(2)]
         assert ref['loss'].dtype == torch.float64, m
@@ -57,9 +62,9 @@ def test_two_processes_equal_one(tmp_path):
         d = differences(ref, ranks)
         worst = max(d, key=d.get)
         assert d[worst] <= TOL, f"{m}: {worst} differs by {d[worst]:.2g} (relative) between 2 processes and 1"
-        # without gathering, the same comparison fails: each method's coupling is seen by the test
-        broken = differences(ref, [torch.load(two/f'{m}_nogather_rank{r}.pt', weights_only=True) for r in range(2)])
-        assert max(broken.values()) > 1e3 * TOL, f"{m}: without gathering, 2 processes still equal 1 ({max(broken.values()):.2g})"
+        if m in COUPLED:   # without gathering, the same comparison fails: each method's coupling is seen by the test
+            broken = differences(ref, [torch.load(two/f'{m}_nogather_rank{r}.pt', weights_only=True) for r in range(2)])
+            assert max(broken.values()) > 1e3 * TOL, f"{m}: without gathering, 2 processes still equal 1 ({max(broken.values()):.2g})"
         # 1 process with the batch in 2 parts (gradient caching) equals the 2 processes, loss, gradients and state
         parts = torch.load(one/f'{m}_chunks2_rank0.pt', weights_only=True)
         d = differences(parts, ranks)
