@@ -991,8 +991,6 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                              'self_supervised/vision/mae.py'),
                                             'self_supervised.vision.mae.MAE.show': ( 'vision.mae.html#mae.show',
                                                                                      'self_supervised/vision/mae.py'),
-                                            'self_supervised.vision.mae.MAE.views_to_batch': ( 'vision.mae.html#mae.views_to_batch',
-                                                                                               'self_supervised/vision/mae.py'),
                                             'self_supervised.vision.mae.MAEDecoder': ( 'vision.mae.html#maedecoder',
                                                                                        'self_supervised/vision/mae.py'),
                                             'self_supervised.vision.mae.MAEDecoder.__init__': ( 'vision.mae.html#maedecoder.__init__',
