@@ -1015,6 +1015,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                                   'self_supervised/vision/mae.py'),
                                             'self_supervised.vision.mae.mae_loss': ( 'vision.mae.html#mae_loss',
                                                                                      'self_supervised/vision/mae.py'),
+                                            'self_supervised.vision.mae.patch_stats': ( 'vision.mae.html#patch_stats',
+                                                                                        'self_supervised/vision/mae.py'),
                                             'self_supervised.vision.mae.patchify': ( 'vision.mae.html#patchify',
                                                                                      'self_supervised/vision/mae.py'),
                                             'self_supervised.vision.mae.random_keep': ( 'vision.mae.html#random_keep',

@@ -49,8 +49,7 @@ class FixedMaskMAE(MAEModel):
 def mae_model(enc):
     "MAE on timm's small `test_vit` made for 28 px (patches of 4 px: 7 x 7 per digit, its position table used as it is), its masks fixed by the images"
     m = create_mae_model(create_encoder('test_vit', n_in=1, patch_size=4, img_size=28), decoder_dim=32, decoder_depth=1, decoder_heads=4)
-    m.__class__ = FixedMaskMAE
-    return m
+    return FixedMaskMAE(m.encoder, m.decoder, m.mask_ratio)
 
 # models without BatchNorm: its statistics are per process under DDP (SyncBatchNorm needs CUDA)
 METHODS = dict(
