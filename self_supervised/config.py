@@ -70,7 +70,7 @@ def _optim_args(spec, preset:dict, optim_args, lr, batch_size:int) -> dict:
     check_settings(o, OPTIM_ARGS, 'optim_args')
     dflt = dict(OPTIMIZERS[o['optimizer']], **spec.optimizers.get(o['optimizer'], {}))
     scales = spec.lr_batch_scaling if spec.lr_batch_scaling is not None else o['optimizer'] != 'adamw'
-    scale = batch_size / 256 if scales else 1.
+    scale = (batch_size / 1024) ** 0.5 if scales == 'sqrt' else batch_size / 256 if scales else 1.
     if o['lr'] is None: o['lr'] = dflt['lr'] * scale
     if o['weight_decay'] is None: o['weight_decay'] = dflt['weight_decay']
     return o

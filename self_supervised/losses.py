@@ -107,7 +107,8 @@ def dino_loss(s:torch.Tensor, # (V*B, K) student outputs of every view, view aft
               n_global:int=2, # G: the views the teacher sees
               center:torch.Tensor|None=None, # (K,) the teacher's center (None: no centering)
               student_temp:float=0.1, # temperature of the student (paper: 0.1)
-              teacher_temp:float=0.04): # temperature of the teacher (paper: 0.04 warming up to 0.07)
+              teacher_temp:float=0.04, # temperature of the teacher (paper: 0.04 warming up to 0.07)
+              targets:bool=False): # `t` holds the teacher's target distributions already (DINOv2's Sinkhorn codes): no centering, no sharpening
     "DINO: mean cross-entropy between the centered, sharpened teacher output of each global view and the student output of every other view"
     if n_global < 1 or len(t) % n_global: raise ValueError(f"The teacher's outputs ({len(t)} rows) must hold n_global={n_global} views of B images each.")
     B = len(t) // n_global
@@ -117,8 +118,8 @@ def dino_loss(s:torch.Tensor, # (V*B, K) student outputs of every view, view aft
                          f"({tuple(t.shape)}: {n_global} global views), with the same number of scores.")
     with torch.autocast(s.device.type, enabled=False):
         t = upcast(t.detach())
-        if center is not None: t = t - upcast(center)
-        q = F.softmax(t / teacher_temp, dim=-1).view(n_global, B, -1)
+        if center is not None and not targets: t = t - upcast(center)
+        q = (t if targets else F.softmax(t / teacher_temp, dim=-1)).view(n_global, B, -1)
         logp = F.log_softmax(upcast(s) / student_temp, dim=-1).view(V, B, -1)
         cross = (q.sum(0) * logp.sum(0)).sum(-1) - (q * logp[:n_global]).sum((0, 2))  # (B,): every pair of views but a view with itself
         return -cross.mean() / (n_global * V - n_global)

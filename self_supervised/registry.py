@@ -33,7 +33,7 @@ class Method:
     small_preset:dict=field(default_factory=dict) # settings for images of `SMALL_IMAGE_MAX` px or less
     resolve:Callable|None=None # `(method_args, images, batch_size, note)` -> method_args: adapts them to the data (`ValueError` when they cannot be); `note(msg)` records a change
     splitter:Callable|None=None # fastai splitter of the model into parameter groups (None: one group)
-    lr_batch_scaling:bool|None=None # the optimizer's default lr times batch_size/256; None: for SGD and LARS, not AdamW
+    lr_batch_scaling:bool|str|None=None # the optimizer's default lr times batch_size/256; 'sqrt': times sqrt(batch_size/1024) (DINOv2); None: for SGD and LARS, not AdamW
 
     def _keys(self, f): return [k for k in self.args if k in inspect.signature(f).parameters]
     def model_kwargs(self, m:dict) -> dict: return {k: m[k] for k in self._keys(self.create_model)}

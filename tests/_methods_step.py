@@ -1,5 +1,5 @@
 """One training step of every method whose loss couples the samples of a batch (SimCLR's negatives, MoCo's queue,
-Barlow Twins' and VICReg's batch statistics, DINO's center, SwAV's Sinkhorn codes and queue, distillation's queue of
+Barlow Twins' and VICReg's batch statistics, DINO's center, SwAV's Sinkhorn codes and queue, DINOv2's Sinkhorn targets and KoLeo, distillation's queue of
 teacher features), on 8 real MNIST digits; run as one process, or under torchrun with `gather=True`. Writes, per method,
 the reported loss, every parameter gradient (after DDP averaging) and the model's buffers after the step to
 `<out>/<method>_rank<r>.pt`. The one process also runs each method with `GradCache(2)` (`<method>_chunks2_rank0.pt`):
@@ -26,6 +26,7 @@ from self_supervised.vision.swav import create_swav_model, SwAV
 from self_supervised.vision.distillation import create_distillation_model, Distillation
 from self_supervised.vision.gradcache import GradCache
 from self_supervised.vision.mae import create_mae_model, MAEModel, MAE, random_keep
+from self_supervised.vision.dinov2 import create_dinov2_model, DINOv2Model, DINOv2, draw_masks
 import self_supervised.distributed as ssd
 
 # deterministic, different views: no randomness, so every process makes the views the one-process run makes
@@ -33,6 +34,8 @@ def view1(x): return x.flip(-1)
 def view2(x): return x.transpose(-1, -2) * 0.5 + 0.25
 def local1(x): return F.avg_pool2d(x, 2)                 # DINO's local views: 14 px
 def local2(x): return x[..., 7:21, 7:21]
+def local3(x): return F.interpolate(x[..., 4:24, 4:24], size=28, mode='bilinear')   # DINOv2's local views: 28 px, as its
+def local4(x): return x.flip(-2)                                                    # position table (no resampling)
 def big(x): return F.interpolate(x, size=40, mode='bilinear')   # distillation's one view: 2x2 feature maps for its local loss
 
 def swav_model(enc):
@@ -51,6 +54,17 @@ def mae_model(enc):
     m = create_mae_model(create_encoder('test_vit', n_in=1, patch_size=4, img_size=28), decoder_dim=32, decoder_depth=1, decoder_heads=4)
     return FixedMaskMAE(m.encoder, m.decoder, m.mask_ratio)
 
+class FixedMaskDINOv2(DINOv2Model):
+    "DINOv2 whose mask of each global view comes from a generator seeded by the view's own pixels; every view is masked"
+    def draw_masks(self, x, grid):
+        return torch.cat([draw_masks(1, grid, self.mask_ratio_min, self.mask_ratio_max, 1., generator=torch.Generator().manual_seed(int(o.sum().item() * 1000)))
+                          for o in x])
+
+def dinov2_model(enc):
+    "DINOv2 on `test_vit` made for 28 px, narrow separate heads, masks fixed by the views (local views of 28 px too: a resampled position table magnifies rounding, see MAE in test_distributed)"
+    m = create_dinov2_model(create_encoder('test_vit', n_in=1, patch_size=4, img_size=28, dynamic_img_size=True), out_dim=32, hidden_size=64, bottleneck_dim=16)
+    return FixedMaskDINOv2(m.encoder, m.dino_head, m.ibot_head, m.mask_ratio_min, m.mask_ratio_max, m.mask_prob)
+
 # models without BatchNorm: its statistics are per process under DDP (SyncBatchNorm needs CUDA)
 METHODS = dict(
     simclr=(lambda enc: create_simclr_model(enc, hidden_size=64, projection_size=32, bn=False),
@@ -66,6 +80,8 @@ METHODS = dict(
     swav=(swav_model,   # prototypes not frozen, queue in use from the first step
           lambda pipes, gather: SwAV(pipes + [Pipeline([local1], split_idx=0), Pipeline([local2], split_idx=0)],
                                      freeze_prototypes_niters=0, epoch_queue_starts=0, gather=gather)),
+    dinov2=(dinov2_model,   # Sinkhorn-Knopp targets of the class and the hidden patch tokens, KoLeo, over the global batch
+            lambda pipes, gather: DINOv2(pipes + [Pipeline([local3], split_idx=0), Pipeline([local4], split_idx=0)], gather=gather)),
     mae=(mae_model, lambda pipes, gather: MAE(pipes[:1], gather=gather)),   # its loss is a mean over images: equal without gathering too
     distillation=(lambda enc: create_distillation_model(enc, create_encoder('test_resnet', n_in=1, pool_type='avg', norm_layer=nn.Identity), queue_size=16),
                   lambda pipes, gather: Distillation([Pipeline([big], split_idx=0)], mixup=False, gather=gather)))

@@ -119,10 +119,10 @@ def test_gray_rgba_palette_and_small_images(tmp_path):
 # --- kill and resume ---
 
 # the default run kills one method of each kind of state: no extra state (simclr), target networks (byol), a queue
-# buffer (moco), random masks of a ViT's patches (mae); the others hold nothing these do not, and run with `make test-all` (DINO's 8 views: +38 s; its
+# buffer (moco), random masks of a ViT's patches (mae), a mask token, Sinkhorn targets and a teacher ViT (dinov2); the others hold nothing these do not, and run with `make test-all` (DINO's 8 views: +38 s; its
 # notebook checks an in-process resume; SwAV's likewise)
 _slow = pytest.mark.slow
-@pytest.mark.parametrize('method', ['simclr', 'byol', 'moco', 'mae', pytest.param('simsiam', marks=_slow),
+@pytest.mark.parametrize('method', ['simclr', 'byol', 'moco', 'mae', 'dinov2', pytest.param('simsiam', marks=_slow),
                                     pytest.param('barlow_twins', marks=_slow), pytest.param('vicreg', marks=_slow),
                                     pytest.param('dino', marks=_slow), pytest.param('swav', marks=_slow)])
 def test_sigkill_during_training_resumes_exactly(tmp_path, digits, method):
@@ -130,8 +130,8 @@ def test_sigkill_during_training_resumes_exactly(tmp_path, digits, method):
     ref, run, m = tmp_path/'ref', tmp_path/'run', f'method={method}'
     every = ['checkpoint_every=2 steps'] if method == 'simclr' else []   # simclr is killed inside epoch 1: a checkpoint every 2 of its 4 steps
     m = (m, 'accumulate=2') if method == 'moco' else (m,)          # moco's batches go through the model in 2 parts (GradCache)
-    vit = ('model=test_vit', 'model_args.patch_size=4', 'model_args.dynamic_img_size=True') if method == 'mae' else ()
-    m = m + vit                                                   # MAE masks a ViT's patches: timm's small test_vit, 4 x 4 patches of 4 px
+    vit = ('model=test_vit', 'model_args.patch_size=4', 'model_args.dynamic_img_size=True') if method in ('mae', 'dinov2') else ()
+    m = m + vit                                                   # MAE and DINOv2 mask a ViT's patches: timm's small test_vit, 4 x 4 patches of 4 px
     _main(ref, digits, 3, *m, *every)                             # uninterrupted
     # a second's pause before each checkpoint's rename: epochs of a fraction of a second cannot finish before the kill lands
     ckpt = run/'checkpoints'/'last.pth'
@@ -147,7 +147,7 @@ def test_sigkill_during_training_resumes_exactly(tmp_path, digits, method):
     assert f"Took over the lock of '{run}' left by process {p.pid} on" in log and not (run/'.lock').exists()
     a, b = load_checkpoint(ref/'checkpoints'/'last.pth'), load_checkpoint(ckpt)
     assert a['epoch'] == b['epoch'] == 3
-    assert (method in ('byol', 'moco', 'dino')) == any(n.startswith('target_encoder.') for n in a['model'])
+    assert (method in ('byol', 'moco', 'dino', 'dinov2')) == any(n.startswith('target_encoder.') for n in a['model'])
     assert (method in ('moco', 'swav')) == ('queue' in a['model']) and (method == 'dino') == ('center' in a['model'])
     for n, w in a['model'].items(): torch.testing.assert_close(b['model'][n].float(), w.float(), rtol=0, atol=1e-4, msg=n)
     for sa, sb in zip(a['opt']['state'], b['opt']['state']):
@@ -158,9 +158,9 @@ def test_sigkill_during_training_resumes_exactly(tmp_path, digits, method):
     for x, y in zip(ra, rb): assert abs(float(x['train_loss']) - float(y['train_loss'])) < 1e-4
     ea, eb = (load_checkpoint(o/'exported_models'/'backbone.pth') for o in (ref, run))
     for n, w in ea.items(): torch.testing.assert_close(eb[n].float(), w.float(), rtol=0, atol=1e-4, msg=n)
-    exported = 'target_encoder' if method == 'dino' else 'encoder'   # DINO exports its teacher
+    exported = 'target_encoder' if method in ('dino', 'dinov2') else 'encoder'   # DINO and DINOv2 export their teacher
     for n, w in ea.items(): assert torch.equal(w, a['model'][f'{exported}.body.{n}']), n
-    if method == 'mae': timm.create_model('test_vit', num_classes=0, in_chans=1, patch_size=4, dynamic_img_size=True).load_state_dict(eb)
+    if method in ('mae', 'dinov2'): timm.create_model('test_vit', num_classes=0, in_chans=1, patch_size=4, dynamic_img_size=True).load_state_dict(eb)
     else: timm.create_model('test_resnet', num_classes=0, in_chans=1).load_state_dict(eb)   # a timm-loadable backbone (strict)
 
 def test_distillation_resumes_exactly_and_checks_its_teacher(tmp_path, digits, capsys):

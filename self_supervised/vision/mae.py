@@ -17,7 +17,8 @@ from ..registry import register_method, get_method
 
 # %% auto #0
 __all__ = ['MAE_ARGS', 'MAE_SMALL_PRESET', 'patchify', 'unpatchify', 'patch_stats', 'mae_loss', 'random_keep', 'sincos_2d',
-           'MAEDecoder', 'MAEModel', 'create_mae_model', 'MAE', 'get_mae_aug_pipelines', 'show_mae']
+           'MAEDecoder', 'MAEModel', 'vit_body', 'create_mae_model', 'MAE', 'get_mae_aug_pipelines', 'show_mae',
+           'mae_error']
 
 # %% ../../nbs/18b_vision.mae.ipynb #5d19be65
 def patchify(x:torch.Tensor, # images `(B, C, H, W)`
@@ -137,17 +138,23 @@ MAE_ARGS = declare(
     decoder_heads=(16, 'int >= 1', "the decoder's attention heads (paper: 16)"),
     norm_pix_loss=(True, 'bool', "the targets are each patch's pixels normalized by their mean and std (paper: True)"))
 
+def vit_body(encoder:nn.Module, # an encoder from `create_encoder`
+             why:str): # what the method does with patches, for the error: "MAE hides a transformer's patches"
+    "The timm ViT inside `encoder`; for an encoder without patches (a CNN), a one-line error that says `why` and the fix"
+    body = getattr(encoder, 'body', None)
+    if getattr(encoder, 'patch_size', None) is None or not all(hasattr(body, a) for a in _VIT):
+        arch = getattr(encoder, 'config', {}).get('arch', type(body or encoder).__name__)
+        raise ValueError(f"{why}, and {arch!r} has none: use a ViT, e.g. model=vit_tiny_patch16_224 "
+                         "(for 28-32 px images with model_args.patch_size=4 model_args.dynamic_img_size=True).")
+    return body
+
 def create_mae_model(encoder:nn.Module, # a ViT from `create_encoder` (e.g. 'vit_tiny_patch16_224')
                      mask_ratio:float=MAE_ARGS['mask_ratio'], # the fraction of each image's patches hidden from the encoder (paper: 0.75)
                      decoder_dim:int=MAE_ARGS['decoder_dim'], # the decoder's width (paper: 512)
                      decoder_depth:int=MAE_ARGS['decoder_depth'], # the decoder's blocks (paper: 8)
                      decoder_heads:int=MAE_ARGS['decoder_heads']): # the decoder's attention heads (paper: 16)
     "An `MAEModel` of `encoder` with a decoder of the given size, predicting the pixels of each patch"
-    body = getattr(encoder, 'body', None)
-    if getattr(encoder, 'patch_size', None) is None or not all(hasattr(body, a) for a in _VIT):
-        arch = getattr(encoder, 'config', {}).get('arch', type(body or encoder).__name__)
-        raise ValueError(f"MAE hides a transformer's patches, and {arch!r} has none: use a ViT, e.g. model=vit_tiny_patch16_224 "
-                         "(for 28-32 px images with model_args.patch_size=4 model_args.dynamic_img_size=True).")
+    body = vit_body(encoder, "MAE hides a transformer's patches")
     if decoder_dim % decoder_heads: raise ValueError(f"decoder_dim {decoder_dim} must be a multiple of decoder_heads {decoder_heads}.")
     p, c = encoder.patch_size, body.patch_embed.proj.in_channels
     return MAEModel(encoder, MAEDecoder(body.embed_dim, p * p * c, decoder_dim, decoder_depth, decoder_heads), mask_ratio)
@@ -217,3 +224,18 @@ def show_mae(model:MAEModel, # a trained `MAEModel`
             if i == 0: axs[i, j].set_title(title, fontsize=9)
     model.train(was)
     return axs
+
+# %% ../../nbs/18b_vision.mae.ipynb #c7fb48a4
+@torch.no_grad()
+def mae_error(model:MAEModel, # an `MAEModel`
+              x:torch.Tensor, # images `(B, C, H, W)`, normalized as in training (or not: a patch's normalization undoes any affine one)
+              norm_pix:bool=True, # the model predicts normalized patches (`norm_pix_loss`)
+              eps:float=1e-6): # added to each patch's variance, as in the loss
+    "`(error, error of predicting zero)`: mean squared error over the hidden, non-constant patches of `x`, of the model's prediction and of zero"
+    was = model.training; model.eval()
+    try: pred, target, mask = model(x)
+    finally: model.train(was)
+    keep = mask & (target.amax(-1) > target.amin(-1))   # hidden and not constant
+    if not keep.any(): raise ValueError("mae_error needs images with hidden patches that are not constant.")
+    if norm_pix: mu, sd = patch_stats(target, eps); target = (target - mu) / sd
+    return (pred - target).pow(2).mean(-1)[keep].mean().item(), target.pow(2).mean(-1)[keep].mean().item()
