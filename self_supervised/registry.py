@@ -83,6 +83,8 @@ def register_method(name:str, create_model:Callable, callback:type, args:Setting
         wrong = {k: (v, args[k]) for k, v in _defaults(f).items() if k in args and v != args[k]}
         if wrong: raise ValueError(f"{name}: the defaults of {f.__name__} differ from the declared method_args: " +
                                    ', '.join(f'{k}={a!r} (declared {b!r})' for k, (a, b) in wrong.items()))
+    if spec.lr_batch_scaling not in (None, True, False, 'sqrt'):
+        raise ValueError(f"{name}: lr_batch_scaling must be None, True, False or 'sqrt', not {spec.lr_batch_scaling!r}.")
     views = spec.transform_args.get('views')
     if views is not None and len(views) != spec.n_views: raise ValueError(f"{name}: transform_args['views'] needs {spec.n_views} entries.")
     if callback.__module__ != '__main__': METHODS[name] = spec   # a notebook's run of the cell defines its objects anew in __main__

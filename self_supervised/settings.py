@@ -159,7 +159,7 @@ ASYMMETRIC_VIEWS = [dict(gaussian_blur=dict(prob=1.0)), dict(gaussian_blur=dict(
 
 # %% ../nbs/02_settings.ipynb #6d141906
 OPTIM_ARGS = declare(optimizer=('adamw', ('adamw', 'sgd', 'lars'), 'the optimizer'),
-                     lr=(None, '> 0 or None', "the peak learning rate; None: the optimizer's default (lars, sgd and MAE's adamw: scaled by batch_size/256)"),
+                     lr=(None, '> 0 or None', "the peak learning rate; None: the optimizer's default (lars, sgd and MAE's adamw: scaled by batch_size/256; DINOv2's adamw by sqrt(batch_size/1024))"),
                      weight_decay=(None, '>= 0 or None', "the weight decay; None: the optimizer's default; never applied to BatchNorm and biases"),
                      momentum=(0.9, '[0, 1)', "SGD's and LARS' momentum, AdamW's beta1"),
                      warmup_epochs=(10, '>= 0', 'epochs of linear warmup; at most half of the epochs'),

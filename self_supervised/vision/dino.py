@@ -74,6 +74,7 @@ class DINOModel(MomentumModel):
 
     @property
     def export_name(self) -> str: return 'target_encoder' if self.export == 'teacher' else 'encoder'
+    def heads(self, teacher:bool=False) -> tuple: return (self.target_head if teacher else self.head,)  # the heads whose prototypes the first epochs freeze
 
     def forward(self, g, l=None):
         g, l = _view_list(g), _view_list(l)
@@ -143,7 +144,8 @@ class DINO(MultiViewMethod):
 
     def before_step(self):
         if self.epoch < self.freeze_last_layer:
-            for p in self.module.head.last_layer.parameters(): p.grad = None
+            for h in set(self.module.heads()):
+                for p in h.last_layer.parameters(): p.grad = None
 
     def after_step(self): self.module.update_targets(cosine_momentum(self.momentum, self.pct_train))
 

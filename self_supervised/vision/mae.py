@@ -10,6 +10,7 @@ import torch, torch.nn as nn, torch.nn.functional as F
 from fastcore.basics import store_attr
 from fastcore.meta import delegates
 from timm.models.vision_transformer import Block
+from timm.models import checkpoint_seq
 from ..losses import upcast
 from .core import MultiViewMethod
 from ..settings import declare, small_image_preset
@@ -17,8 +18,8 @@ from ..registry import register_method, get_method
 
 # %% auto #0
 __all__ = ['MAE_ARGS', 'MAE_SMALL_PRESET', 'patchify', 'unpatchify', 'patch_stats', 'mae_loss', 'random_keep', 'sincos_2d',
-           'MAEDecoder', 'MAEModel', 'vit_body', 'create_mae_model', 'MAE', 'get_mae_aug_pipelines', 'show_mae',
-           'mae_error']
+           'MAEDecoder', 'MAEModel', 'vit_body', 'vit_blocks', 'create_mae_model', 'MAE', 'get_mae_aug_pipelines',
+           'show_mae', 'mae_error']
 
 # %% ../../nbs/18b_vision.mae.ipynb #5d19be65
 def patchify(x:torch.Tensor, # images `(B, C, H, W)`
@@ -119,7 +120,7 @@ class MAEModel(nn.Module):
         t = vit._pos_embed(vit.patch_embed(x))
         P = vit.num_prefix_tokens
         t = torch.cat([t[:, :P], t[:, P:].gather(1, keep[..., None].expand(-1, -1, t.shape[-1]))], 1)
-        return vit.norm(vit.blocks(vit.norm_pre(vit.patch_drop(t))))
+        return vit_blocks(vit, t)
 
     def forward(self, x):
         p = self.patch_size
@@ -146,7 +147,16 @@ def vit_body(encoder:nn.Module, # an encoder from `create_encoder`
         arch = getattr(encoder, 'config', {}).get('arch', type(body or encoder).__name__)
         raise ValueError(f"{why}, and {arch!r} has none: use a ViT, e.g. model=vit_tiny_patch16_224 "
                          "(for 28-32 px images with model_args.patch_size=4 model_args.dynamic_img_size=True).")
+    if not isinstance(body.patch_drop, nn.Identity):
+        raise ValueError(f"{why.split(' ')[0]} indexes the patch tokens, which patch dropout drops and reorders: set model_args.patch_drop_rate=0.")
     return body
+
+def vit_blocks(vit:nn.Module, # a timm `VisionTransformer`
+               t:torch.Tensor): # its tokens after `_pos_embed` (prefix tokens first)
+    "The rest of the ViT's `forward_features` on tokens `t`: patch dropout, pre-norm, the blocks (checkpointed when the ViT's `set_grad_checkpointing` says so), the final norm"
+    t = vit.norm_pre(vit.patch_drop(t))
+    t = checkpoint_seq(vit.blocks, t) if vit.grad_checkpointing and torch.is_grad_enabled() else vit.blocks(t)
+    return vit.norm(t)
 
 def create_mae_model(encoder:nn.Module, # a ViT from `create_encoder` (e.g. 'vit_tiny_patch16_224')
                      mask_ratio:float=MAE_ARGS['mask_ratio'], # the fraction of each image's patches hidden from the encoder (paper: 0.75)
