@@ -898,6 +898,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                          'self_supervised/vision/dino.py'),
                                              'self_supervised.vision.dino.create_dino_model': ( 'vision.dino.html#create_dino_model',
                                                                                                 'self_supervised/vision/dino.py'),
+                                             'self_supervised.vision.dino.dino_views': ( 'vision.dino.html#dino_views',
+                                                                                         'self_supervised/vision/dino.py'),
                                              'self_supervised.vision.dino.get_dino_aug_pipelines': ( 'vision.dino.html#get_dino_aug_pipelines',
                                                                                                      'self_supervised/vision/dino.py'),
                                              'self_supervised.vision.dino.teacher_temperature': ( 'vision.dino.html#teacher_temperature',

@@ -44,10 +44,12 @@ def swav_model(enc):
     with torch.no_grad(): m.queue.copy_(F.normalize(torch.randn_like(m.queue), dim=-1)); m.queue_count.fill_(12)
     return m
 
+def pixel_generator(x): return torch.Generator().manual_seed(int(x.sum().item() * 1000))   # the same draws for the same image, in any process
+
 class FixedMaskMAE(MAEModel):
     "MAE whose mask of each image comes from a generator seeded by the image's own pixels: every run hides the same patches of an image"
     def draw_keep(self, x, n):
-        return torch.cat([random_keep(1, n, self.mask_ratio, generator=torch.Generator().manual_seed(int(o.sum().item() * 1000))) for o in x])
+        return torch.cat([random_keep(1, n, self.mask_ratio, generator=pixel_generator(o)) for o in x])
 
 def mae_model(enc):
     "MAE on timm's small `test_vit` made for 28 px (patches of 4 px: 7 x 7 per digit, its position table used as it is), its masks fixed by the images"
@@ -57,8 +59,7 @@ def mae_model(enc):
 class FixedMaskDINOv2(DINOv2Model):
     "DINOv2 whose mask of each global view comes from a generator seeded by the view's own pixels; every view is masked"
     def draw_masks(self, x, grid):
-        return torch.cat([draw_masks(1, grid, self.mask_ratio_min, self.mask_ratio_max, 1., generator=torch.Generator().manual_seed(int(o.sum().item() * 1000)))
-                          for o in x])
+        return torch.cat([draw_masks(1, grid, self.mask_ratio_min, self.mask_ratio_max, 1., generator=pixel_generator(o)) for o in x])
 
 def dinov2_model(enc):
     "DINOv2 on `test_vit` made for 28 px, narrow separate heads, masks fixed by the views (local views of 28 px too: a resampled position table magnifies rounding, see MAE in test_distributed)"

@@ -129,9 +129,9 @@ class MultiViewMethod(Callback):
         if self.gather and is_distributed(): dist.all_reduce(s)
         return (s[:-1] / s[-1]).view(x.shape[1:])
 
-    def gathered_views(self, z:torch.Tensor) -> list:
-        "The views' parts of `z` (rows laid out view after view), each gathered from every process when `gather`"
-        return [self.all_gather(o)[0] for o in z.chunk(len(self.aug_pipelines))]
+    def gathered_views(self, z:torch.Tensor, n:int|None=None) -> list:
+        "The `n` views' parts of `z` (rows laid out view after view; default: every view), each gathered from every process when `gather`"
+        return [self.all_gather(o)[0] for o in z.chunk(n or len(self.aug_pipelines))]
 
     def after_fit(self):
         self.learn.loss_func = self.old_loss_func

@@ -15,7 +15,7 @@ from ..registry import register_method, get_method
 
 # %% auto #0
 __all__ = ['DINO_ARGS', 'DINO_VIEWS', 'DINO_SMALL_PRESET', 'DINOHead', 'DINOModel', 'create_dino_model', 'teacher_temperature',
-           'DINO', 'get_dino_aug_pipelines']
+           'DINO', 'get_dino_aug_pipelines', 'dino_views']
 
 # %% ../../nbs/16_vision.dino.ipynb #ce6d2bef
 DINO_ARGS = declare(
@@ -158,9 +158,14 @@ def get_dino_aug_pipelines(size:int, # side of the global views
     return get_method('dino').aug_pipelines(size, patch_size=patch_size, n_local=n_local, **kwargs)
 
 # %% ../../nbs/16_vision.dino.ipynb #253d7cc8
-_GLOBAL_SCALE, _LOCAL_SCALE = dict(min_scale=0.4, max_scale=1.0), dict(min_scale=0.05, max_scale=0.4)  # paper's crop scales
-DINO_VIEWS = ([dict(random_resize=_GLOBAL_SCALE, **v) for v in ASYMMETRIC_VIEWS]
-              + [dict(image_size=LOCAL_RATIO, random_resize=_LOCAL_SCALE, gaussian_blur=dict(prob=0.5)) for _ in range(6)])
+def dino_views(global_scale:tuple, # the global crops' area, `(min, max)` fractions of the image's
+               local_scale:tuple, # the local crops' area
+               n_local:int): # local views
+    "DINO's views (DINOv2's too): 2 global crops, the first blurred, the second blurred 10% and solarized 20% of the time; `n_local` local crops at `LOCAL_RATIO`, blurred half of the time"
+    g, l = (dict(min_scale=s[0], max_scale=s[1]) for s in (global_scale, local_scale))
+    return [dict(random_resize=g, **v) for v in ASYMMETRIC_VIEWS] + [dict(image_size=LOCAL_RATIO, random_resize=l, gaussian_blur=dict(prob=0.5)) for _ in range(n_local)]
+
+DINO_VIEWS = dino_views((0.4, 1.0), (0.05, 0.4), 6)   # the paper's crop scales
 
 DINO_SMALL_PRESET = small_image_preset(method_args=dict(momentum=0.99, out_dim=4096, hidden_size=512, bn=True),
                                    transform_args=dict(views=[dict(random_resize=v['random_resize']) for v in DINO_VIEWS]))
