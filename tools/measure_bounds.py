@@ -12,9 +12,11 @@ A healthy value's bound sits midway between the least healthy value measured and
 check whose gap between the two is under twice the spread of its healthy values is reported as TOO CLOSE (make it exact,
 or move it out of the default tests) and the script exits non-zero.
 
-usage: python tools/measure_bounds.py [--write] [--envs native,avx2,default,onednn-avx2] [NOTEBOOK ...]
+usage: python tools/measure_bounds.py [--write [--add]] [--envs native,avx2,default,onednn-avx2] [NOTEBOOK ...]
   (default: every notebook of nbs/ that calls check_fit; --write updates nbs/bounds.json and nbs/measured_checks.md
-   for the groups measured, keeping the others)
+   for the groups measured, keeping the others; with --add, a group's new runs join those already written for it on
+   the same machine and torch (its ranges widen, its bound is derived again) instead of replacing them, so one more
+   kind of arithmetic can be measured alone)
 """
 import argparse, datetime, json, os, platform, re, subprocess, sys, tempfile, time
 from pathlib import Path
@@ -52,6 +54,13 @@ def measure(fn:Path, env:str, out:Path) -> float:
     if r.returncode: print(f"{fn.name} under {env} FAILED:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}", flush=True)
     return time.time() - t0 if r.returncode == 0 else None
 
+def _check(op, case, healthy, broken, runs, broken_runs) -> dict:
+    "One check's bound, gap and spread from its healthy range `(min, max)` and the broken case's nearest value"
+    worst = healthy[0] if op == '>' else healthy[1]
+    gap, spread = (worst - broken) * (1 if op == '>' else -1), healthy[1] - healthy[0]
+    return dict(op=op, case=case, bound=float(f"{(worst + broken) / 2:.4g}"), healthy=list(healthy), broken=broken,
+                runs=runs, broken_runs=broken_runs, gap=gap, spread=spread, ok=gap >= 2 * spread and gap > 0)
+
 def derive(rows:list) -> dict:
     "`{group: {check: dict(op, bound, healthy, broken, runs, ok)}}` from the measured rows"
     out = {}
@@ -61,12 +70,20 @@ def derive(rows:list) -> dict:
         for k, (op, case) in rs[0]['checks'].items():
             h = [r['values'][k] for r in rs if not r['broken']]
             b = [r['values'][k] for r in rs if r['broken'] == case]
-            worst, nearest = (min(h), max(b)) if op == '>' else (max(h), min(b))
-            gap, spread = (worst - nearest) * (1 if op == '>' else -1), max(h) - min(h)
-            checks[k] = dict(op=op, case=case, bound=float(f"{(worst + nearest) / 2:.4g}"), healthy=[min(h), max(h)], broken=nearest,
-                             runs=len(h), broken_runs=len(b), gap=gap, spread=spread, ok=gap >= 2 * spread and gap > 0)
-        out[name] = dict(checks=checks, envs=sorted({r['env'] for r in rs}))
+            checks[k] = _check(op, case, (min(h), max(h)), max(b) if op == '>' else min(b), len(h), len(b))
+        out[name] = dict(checks=checks, envs=[e for e in ENVS if any(r['env'] == e for r in rs)])
     return out
+
+def merge(old:dict, new:dict) -> dict:
+    "Group `new`'s measurement joined to `old`'s (the same checks): ranges over both, bounds derived again"
+    if set(old['checks']) != set(new['checks']): sys.exit(f"--add: the checks differ from those written ({sorted(old['checks'])}); measure every kind again")
+    checks = {}
+    for k, n in new['checks'].items():
+        o, op = old['checks'][k], n['op']
+        checks[k] = _check(op, n['case'], (min(o['healthy'][0], n['healthy'][0]), max(o['healthy'][1], n['healthy'][1])),
+                           (max if op == '>' else min)(o['broken'], n['broken']), o['runs'] + n['runs'], o['broken_runs'] + n['broken_runs'])
+    envs = old['envs'] if isinstance(old['envs'], list) else old['envs'].split(',')
+    return dict(checks=checks, envs=[e for e in ENVS if e in envs or e in new['envs']])
 
 def _envs(d:dict) -> str:
     "The kinds of arithmetic a group was measured under"
@@ -89,9 +106,11 @@ Checks whose value comes out of training or timing (a loss goes down, embeddings
 bar) are written in the notebooks as `check_fit(name, fit, checks)` (see [Measured checks](08_test_utils.ipynb)).
 Their bounds are in `nbs/bounds.json`, measured by `{cmd}`: each notebook's fits ran for seeds {seeds} x {threads} threads
 under each kind of arithmetic of the last column (of {all_envs}), and each broken case (`broken=<case>`) for the same seeds
-with 1 thread. Where the last column names fewer kinds, the others were not run for lack of time: on the notebooks
-measured under more kinds (simclr, byol: all four; moco: three), the kind of arithmetic moved the least and the largest value of a check by
-at most 0.28 of its spread over seeds and threads (simclr's spread), where a bound sits at least one spread from them. A bound sits midway
+with 1 thread. A kind the last column does not name was not run for that group (`--add` measures one more kind and joins
+its runs to the others): every group ran under native, avx2 and default; onednn-avx2 (oneDNN's convolutions limited to
+AVX2, which `ATEN_CPU_CAPABILITY` does not reach) only where named. On the groups measured under all four (simclr, byol),
+the kind of arithmetic moved the least and the largest value of a check by at most 0.28 of its spread over seeds and
+threads (simclr's spread), where a bound sits at least one spread from them. A bound sits midway
 between the least healthy value and the broken case's nearest value; "gap / spread" is the distance between those two
 over the spread of the healthy values (at least 2, or the check does not belong in a short fit).
 
@@ -105,6 +124,7 @@ def main():
     p.add_argument('nbs', nargs='*', help='notebooks (default: those of nbs/ that call check_fit)')
     p.add_argument('--envs', default=','.join(ENVS))
     p.add_argument('--write', action='store_true', help='update nbs/bounds.json and nbs/measured_checks.md')
+    p.add_argument('--add', action='store_true', help="with --write: join the runs to those written for the same group, machine and torch")
     p.add_argument('--child', help=argparse.SUPPRESS)
     a = p.parse_args()
     if a.child: return run_child(Path(a.child).resolve())
@@ -122,7 +142,7 @@ def main():
                 new += got
             for r in new: where[r['name']] = fn.name
             rows += new
-            if a.write and new: write(derive(new), where, a.envs)   # after each notebook: a long run keeps what it measured
+            if a.write and new: write(derive(new), where, a.add)   # after each notebook: a long run keeps what it measured
     groups = derive(rows)
     print(table(groups, where))
     if failed: sys.exit(f"failed: {', '.join(failed)}")
@@ -134,16 +154,22 @@ def write_page(groups:dict, info:dict):
         cmd='python tools/measure_bounds.py --write', all_envs=', '.join(ENVS), machine=info['machine'], torch=info['torch'],
         seeds=SEEDS.replace(',', ', '), threads=THREADS.replace(',', ' and '), table=table(groups, {k: v['notebook'] for k, v in groups.items()})))
 
-def write(groups:dict, where:dict, envs:str):
-    "Update nbs/bounds.json with `groups` (keeping the others) and rewrite nbs/measured_checks.md from all of them"
+def write(groups:dict, where:dict, add=False):
+    "Update nbs/bounds.json with `groups` (keeping the others; with `add`, joined to their earlier runs) and rewrite nbs/measured_checks.md"
     import torch
     f = ROOT/'nbs'/'bounds.json'
     old = json.loads(f.read_text()) if f.exists() else {}
     cpu = next((l.split(':', 1)[1].strip() for l in Path('/proc/cpuinfo').read_text().splitlines() if l.startswith('model name')), platform.machine()) \
           if Path('/proc/cpuinfo').exists() else platform.machine()
     info = dict(machine=f"{cpu} ({torch.backends.cpu.get_cpu_capability()}, {os.cpu_count()} CPUs)",
-                torch=torch.__version__, date=datetime.date.today().isoformat(), seeds=SEEDS, threads=THREADS, envs=envs)
-    new = {**old, **{k: dict(v, notebook=where[k], **info) for k, v in groups.items()}}
+                torch=torch.__version__, date=datetime.date.today().isoformat(), seeds=SEEDS, threads=THREADS)
+    if add:
+        for k, v in groups.items():
+            o = old.get(k)
+            if o is None or (o['machine'], o['torch']) != (info['machine'], info['torch']):
+                sys.exit(f"--add: {k} was not measured on this machine and torch before; measure it without --add")
+            groups[k] = merge(o, v)
+    new = {**old, **{k: dict(v, notebook=where[k], **info, envs=','.join(v['envs'])) for k, v in groups.items()}}
     f.write_text(json.dumps(dict(sorted(new.items())), indent=1) + '\n')
     write_page(new, info)
     print(f"wrote {f.relative_to(ROOT)} and nbs/measured_checks.md", flush=True)
