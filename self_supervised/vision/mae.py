@@ -238,7 +238,7 @@ def show_mae(model:MAEModel, # a trained `MAEModel`
 # %% ../../nbs/18b_vision.mae.ipynb #c7fb48a4
 @torch.no_grad()
 def mae_error(model:MAEModel, # an `MAEModel`
-              x:torch.Tensor, # images `(B, C, H, W)`, normalized as in training (or not: a patch's normalization undoes any affine one)
+              x:torch.Tensor, # images `(B, C, H, W)`, normalized as in training (the encoder sees them; the targets' per-patch normalization undoes any affine one)
               norm_pix:bool=True, # the model predicts normalized patches (`norm_pix_loss`)
               eps:float=1e-6): # added to each patch's variance, as in the loss
     "`(error, error of predicting zero)`: mean squared error over the hidden, non-constant patches of `x`, of the model's prediction and of zero"
