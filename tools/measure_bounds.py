@@ -82,13 +82,15 @@ def merge(old:dict, new:dict) -> dict:
         o, op = old['checks'][k], n['op']
         checks[k] = _check(op, n['case'], (min(o['healthy'][0], n['healthy'][0]), max(o['healthy'][1], n['healthy'][1])),
                            (max if op == '>' else min)(o['broken'], n['broken']), o['runs'] + n['runs'], o['broken_runs'] + n['broken_runs'])
-    envs = old['envs'] if isinstance(old['envs'], list) else old['envs'].split(',')
-    return dict(checks=checks, envs=[e for e in ENVS if e in envs or e in new['envs']])
+    envs = _env_list(old) + new['envs']
+    return dict(checks=checks, envs=[e for e in ENVS if e in envs])
 
-def _envs(d:dict) -> str:
-    "The kinds of arithmetic a group was measured under"
+def _env_list(d:dict) -> list:
+    "The kinds of arithmetic a group was measured under (`derive` lists them, `bounds.json` joins them with commas)"
     e = d.get('envs', [])
-    return ', '.join(e if isinstance(e, list) else e.split(','))
+    return e if isinstance(e, list) else e.split(',')
+
+def _envs(d:dict) -> str: return ', '.join(_env_list(d))
 
 def table(groups:dict, nbs:dict) -> str:
     g = lambda v: f"{v:.4g}"
