@@ -15,6 +15,7 @@ Data: bench/datasets.py (digits 28 px gray, colorcrops 48 px colour, graytex 32 
   - at init: the same, stopped after its first training step (the seeded weights, BatchNorm's statistics of one batch).
 Every row is scored by bench/score.py (`score_features`): kNN (k=20, cosine, distance-weighted) and logistic regression
 on standardized features, fit on the training features, top-1 % on the evaluation images.
+A loop that diverged (features not finite) is recorded as diverged instead of scored; the table says so.
 
 Each cell (library, data set, split, method, budget or init, seed, limit) is cached in
 bench/results/vs_lightly_methods/cells/ under a version: for ours a hash of the library's source (self_supervised/*.py)
@@ -110,7 +111,9 @@ def cell(lib, dataset, split, method, budget, seed, limit, workers, reuse=False)
         load0, t0 = _load(), time.perf_counter()
         if lib == 'ours': tr, va, info = ours_features(method, train, ev, budget, seed, workers, work)
         else: tr, va, info = lightly_features(method, train, ev, budget, seed, workers, work, SIZES[dataset])
-        c = dict(score_features(*tr, *va, seed=seed), **info, key=key, version=ver, total_seconds=round(time.perf_counter() - t0, 1),
+        finite = bool(np.isfinite(tr[0]).all() and np.isfinite(va[0]).all())   # a loop that diverged leaves NaN features: no score
+        scores = score_features(*tr, *va, seed=seed) if finite else dict(knn=None, linear=None, diverged=True)
+        c = dict(scores, **info, key=key, version=ver, total_seconds=round(time.perf_counter() - t0, 1),
                  load=[load0, _load()], dim=int(tr[0].shape[1]), when=time.strftime('%Y-%m-%d %H:%M'))
     finally: shutil.rmtree(work, ignore_errors=True)
     CELLS.mkdir(parents=True, exist_ok=True); f.write_text(json.dumps(c, indent=1) + '\n')
@@ -121,15 +124,19 @@ def cell(lib, dataset, split, method, budget, seed, limit, workers, reuse=False)
 
 def table(rows:dict, datasets, methods, noise:dict|None) -> str:
     "Markdown: for each method and data set, final kNN / linear and the gain over the initial weights, ours and lightly's"
-    f = lambda c: f"{c['knn']:.1f} / {c['linear']:.1f}" if c else '-'
-    g = lambda a, b: f"{a['knn'] - b['knn']:+.1f} / {a['linear'] - b['linear']:+.1f}" if a and b else '-'
+    ok_ = lambda c: c and not c.get('diverged')
+    f = lambda c: (f"{c['knn']:.1f} / {c['linear']:.1f}" if ok_(c) else 'diverged (NaN features)') if c else '-'
+    g = lambda a, b: f"{a['knn'] - b['knn']:+.1f} / {a['linear'] - b['linear']:+.1f}" if ok_(a) and ok_(b) else '-'
     out = ['| method | data | ours: final (epochs) | ours: gain over init | lightly: final (epochs) | lightly: gain over init | ahead on final and on gain |',
            '|---|---|---|---|---|---|---|']
     for m in methods:
         for d in datasets:
             o, oi, l, li = (rows.get((lib, d, m, b)) for lib in ('ours', 'lightly') for b in ('final', 'init'))
             ok = '-'
-            if o and oi and l and li:
+            if o and oi and l and li and not (ok_(o) and ok_(oi)): ok = 'no'
+            elif o and oi and l and li and not (ok_(l) and ok_(li)):    # the peer's loop diverged: ahead if ours learned at all
+                ok = 'yes (the peer diverged)' if o['knn'] >= oi['knn'] and o['linear'] >= oi['linear'] else 'no'
+            elif o and oi and l and li:
                 go, gl = (o['knn'] - oi['knn'], o['linear'] - oi['linear']), (l['knn'] - li['knn'], l['linear'] - li['linear'])
                 ok = 'yes' if o['knn'] >= l['knn'] and o['linear'] >= l['linear'] and go[0] >= gl[0] and go[1] >= gl[1] else 'no'
             out.append(f"| {m} | {d} | {f(o)} ({o['epochs'] if o else '-'}) | {g(o, oi)} | {f(l)} ({l['epochs'] if l else '-'}) | {g(l, li)} | {ok} |")
