@@ -3,6 +3,7 @@ folders, both scored by the one scorer, each also at its initial weights: the fi
 
     python bench/vs_lightly_methods.py [--budget 300] [--methods simclr,moco,...] [--datasets digits,colorcrops,graytex]
                                        [--split val|test] [--seeds 0] [--libs ours,lightly] [--limit N] [--workers 1] [--noise] [--reuse]
+                                       [--ours key=value ...]
 
 Data: bench/datasets.py (digits 28 px gray, colorcrops 48 px colour, graytex 32 px gray; `--split val` trains on
 `val_train/` and scores on `val/`, the split for choosing defaults; `test` is the held-out comparison, run once).
@@ -22,6 +23,8 @@ bench/results/vs_lightly_methods/cells/ under a version: for ours a hash of the 
 and of the bench scripts it runs through; for lightly a hash of the peer script and lightly's version. A rerun computes
 only the cells whose version changed or that are missing, so the table fills over several sittings. `--noise` measures
 the spread of a cell: SimCLR on colorcrops, seeds 0, 1, 2, both libraries (written beside the table).
+`--ours key=value ...` runs a variant of ours (settings of `pretrain`, e.g. `model_args.small_input=False`): its cells and its
+table carry the settings in their names; the peer's cells are shared.
 `--reuse` takes every cached cell whatever version it ran at (to assemble the table of several sittings after a change
 of the library that does not touch training, e.g. a new setting that is off by default); the table then says which
 versions and dates its cells come from.
@@ -36,6 +39,7 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 from datasets import DATASETS, SIZES, folders, load_folder
 from score import score_features, KNN_K
+from self_supervised.settings import parse_args
 
 REPO, RESULTS = BENCH.parent, BENCH/'results'
 CELLS = RESULTS/'vs_lightly_methods'/'cells'
@@ -72,16 +76,16 @@ class _OneStep(__import__('fastai.callback.core', fromlist=['Callback']).Callbac
     order = 100
     def after_step(self): raise __import__('fastai.callback.core', fromlist=['CancelFitException']).CancelFitException()
 
-def ours_features(method:str, train:Path, ev:Path, budget:float|None, seed:int, workers:int, work:Path) -> tuple:
-    "`(features train, eval, info)` of our `pretrain(method=...)` after `budget` seconds (None: after one step)"
+def ours_features(method:str, train:Path, ev:Path, budget:float|None, seed:int, workers:int, work:Path, **kwargs) -> tuple:
+    "`(features train, eval, info)` of our `pretrain(method=..., **kwargs)` after `budget` seconds (None: after one step)"
     from quality import pretrain_for, pretrain_files, batches, eval_inputs
     from self_supervised.runs import load_backbone, backbone_config
     from self_supervised.evaluation import embed
     files = sorted(Path(train).rglob('*.png'))
     t = time.perf_counter()
     if budget is None:
-        enc = load_backbone(pretrain_files(files, work/'run', seed, method=method, epochs=1, cbs=[_OneStep()], num_workers=workers)); epochs = None
-    else: enc, epochs = pretrain_for(budget, files, work/'run', seed=seed, method=method, num_workers=workers)
+        enc = load_backbone(pretrain_files(files, work/'run', seed, method=method, epochs=1, cbs=[_OneStep()], num_workers=workers, **kwargs)); epochs = None
+    else: enc, epochs = pretrain_for(budget, files, work/'run', seed=seed, method=method, num_workers=workers, **kwargs)
     secs = time.perf_counter() - t
     inputs = eval_inputs(backbone_config(work/'run'))
     def feats(d):
@@ -99,17 +103,21 @@ def lightly_features(method:str, train:Path, ev:Path, budget:float|None, seed:in
     d, info = np.load(work/'peer'/'features.npz'), json.loads((work/'peer'/'run.json').read_text())
     return (d['train_x'], d['train_y']), (d['eval_x'], d['eval_y']), dict(seconds=round(info['seconds'], 1), epochs=round(info['epochs'], 2), steps=info['steps'])
 
-def cell(lib, dataset, split, method, budget, seed, limit, workers, reuse=False) -> dict:
-    "One cell of the table, from the cache when its version is current (any version with `reuse`)"
-    ver = version(lib)
-    key = f"{lib}-{dataset}-{split}-{method}-{'init' if budget is None else int(budget)}-s{seed}" + (f'-limit{limit}' if limit else '')
+def _tag(ours) -> str:
+    "The suffix of a variant's cells and tables: its settings, sorted"
+    return ''.join(f'-{o}' for o in sorted(ours)).replace('/', '_')
+
+def cell(lib, dataset, split, method, budget, seed, limit, workers, reuse=False, ours=()) -> dict:
+    "One cell of the table, from the cache when its version is current (any version with `reuse`); `ours`: `key=value` settings of our `pretrain`"
+    ver, ours = version(lib), tuple(ours) if lib == 'ours' else ()
+    key = f"{lib}-{dataset}-{split}-{method}-{'init' if budget is None else int(budget)}-s{seed}" + (f'-limit{limit}' if limit else '') + _tag(ours)
     f = CELLS/f'{key}.json'
     if f.exists() and ((c := json.loads(f.read_text())).get('version') == ver or reuse): return c
     train, ev = folders(dataset, split, limit)
     work = Path(tempfile.mkdtemp(prefix='vslm-'))
     try:
         load0, t0 = _load(), time.perf_counter()
-        if lib == 'ours': tr, va, info = ours_features(method, train, ev, budget, seed, workers, work)
+        if lib == 'ours': tr, va, info = ours_features(method, train, ev, budget, seed, workers, work, **parse_args(list(ours)))
         else: tr, va, info = lightly_features(method, train, ev, budget, seed, workers, work, SIZES[dataset])
         finite = bool(np.isfinite(tr[0]).all() and np.isfinite(va[0]).all())   # a loop that diverged leaves NaN features: no score
         scores = score_features(*tr, *va, seed=seed) if finite else dict(knn=None, linear=None, diverged=True)
@@ -152,6 +160,7 @@ def main(argv=None):
     p.add_argument('--limit', type=int, default=None); p.add_argument('--workers', type=int, default=1)
     p.add_argument('--noise', action='store_true', help='SimCLR on colorcrops with seeds 0, 1, 2: the spread of a cell')
     p.add_argument('--reuse', action='store_true', help='cached cells of any version (the table names their versions)')
+    p.add_argument('--ours', nargs='*', default=[], help="key=value settings of our pretrain (a variant: its own cells and table, e.g. model_args.small_input=False)")
     a = p.parse_args(argv)
     methods, datasets, libs = a.methods.split(','), a.datasets.split(','), a.libs.split(',')
     rows = {}
@@ -160,17 +169,17 @@ def main(argv=None):
             for d in datasets:
                 for lib in libs:
                     for b in ('init', 'final'):
-                        rows[(lib, d, m, b)] = cell(lib, d, a.split, m, None if b == 'init' else a.budget, seed, a.limit, a.workers, a.reuse)
+                        rows[(lib, d, m, b)] = cell(lib, d, a.split, m, None if b == 'init' else a.budget, seed, a.limit, a.workers, a.reuse, a.ours)
     noise = None
     if a.noise:
         seeds = (0, 1, 2)
-        got = {lib: [cell(lib, 'colorcrops', a.split, 'simclr', a.budget, s, a.limit, a.workers) for s in seeds] for lib in libs}
+        got = {lib: [cell(lib, 'colorcrops', a.split, 'simclr', a.budget, s, a.limit, a.workers, ours=a.ours) for s in seeds] for lib in libs}
         noise = dict(seeds=seeds, std={lib: {k: float(np.std([c[k] for c in cs], ddof=1)) for k in ('knn', 'linear')} for lib, cs in got.items()})
     md = table(rows, datasets, methods, noise)
     vers = {}
     for c in rows.values(): vers.setdefault(c['version'], []).append(c['when'])
     if len(vers) > 1: md += '\n\nCells from ' + '; '.join(f"version {v} ({min(w)} to {max(w)}, {len(w)} cells)" for v, w in sorted(vers.items(), key=lambda o: min(o[1])))
-    stem = RESULTS/('vs_lightly_methods' + (f'_{a.split}' if a.split != 'test' else '') + (f'_limit{a.limit}' if a.limit else ''))
+    stem = RESULTS/('vs_lightly_methods' + (f'_{a.split}' if a.split != 'test' else '') + (f'_limit{a.limit}' if a.limit else '') + _tag(a.ours))
     cmd = 'python bench/vs_lightly_methods.py ' + ' '.join(argv if argv is not None else sys.argv[1:])
     info = dict(command=cmd, budget=a.budget, split=a.split, machine=f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs",
                 torch=torch.__version__, capability=torch.backends.cpu.get_cpu_capability(), noise=noise)
