@@ -183,8 +183,9 @@ def main(argv=None):
     cmd = 'python bench/vs_lightly_methods.py ' + ' '.join(argv if argv is not None else sys.argv[1:])
     info = dict(command=cmd, budget=a.budget, split=a.split, machine=f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs",
                 torch=torch.__version__, capability=torch.backends.cpu.get_cpu_capability(), noise=noise)
-    stem.with_suffix('.json').write_text(json.dumps(dict(info, cells={'|'.join(k): v for k, v in rows.items()}), indent=1) + '\n')
-    stem.with_suffix('.md').write_text(f"# Each method against lightly's, {a.budget:.0f} s, split {a.split}\n\nCommand: `{cmd}`\n\n{md}\n")
+    out = lambda ext: stem.parent/(stem.name + ext)   # not with_suffix: a variant's settings hold dots
+    out('.json').write_text(json.dumps(dict(info, cells={'|'.join(k): v for k, v in rows.items()}), indent=1) + '\n')
+    out('.md').write_text(f"# Each method against lightly's, {a.budget:.0f} s, split {a.split}\n\nCommand: `{cmd}`\n\n{md}\n")
     print(md)
 
 if __name__ == '__main__': main()
