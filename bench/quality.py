@@ -122,7 +122,7 @@ def pretrain_for(budget_s:float, files, out, seed:int=0, device='cpu', **kwargs)
     unless `method=` is in `kwargs`),
     with a `TimeBudget` that stretches the preset's schedule (its warmup fraction, then cosine) over the budget.
     Returns `(encoder, epochs trained)`."""
-    opt = {**dict(warmup_epochs=WARMUP_FRACTION * MAX_EPOCHS), **kwargs.pop("optim_args", {})}
+    opt = {**dict(warmup_epochs=WARMUP_FRACTION * MAX_EPOCHS), **kwargs.pop('optim_args', {})}
     budget = TimeBudget(budget_s)
     path = pretrain_files(files, out, seed, epochs=MAX_EPOCHS, optim_args=opt, cbs=[budget], **kwargs)
     return load_backbone(path).to(device), budget.epochs
