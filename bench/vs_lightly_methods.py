@@ -173,7 +173,7 @@ def main(argv=None):
     noise = None
     if a.noise:
         seeds = (0, 1, 2)
-        got = {lib: [cell(lib, 'colorcrops', a.split, 'simclr', a.budget, s, a.limit, a.workers, ours=a.ours) for s in seeds] for lib in libs}
+        got = {lib: [cell(lib, 'colorcrops', a.split, 'simclr', a.budget, s, a.limit, a.workers, a.reuse, a.ours) for s in seeds] for lib in libs}
         noise = dict(seeds=seeds, std={lib: {k: float(np.std([c[k] for c in cs], ddof=1)) for k in ('knn', 'linear')} for lib, cs in got.items()})
     md = table(rows, datasets, methods, noise)
     vers = {}
