@@ -141,12 +141,13 @@ def table(rows:dict, datasets, methods, noise:dict|None) -> str:
         for d in datasets:
             o, oi, l, li = (rows.get((lib, d, m, b)) for lib in ('ours', 'lightly') for b in ('final', 'init'))
             ok = '-'
-            if o and oi and l and li and not (ok_(o) and ok_(oi)): ok = 'no'
-            elif o and oi and l and li and not (ok_(l) and ok_(li)):    # the peer's loop diverged: ahead if ours learned at all
-                ok = 'yes (the peer diverged)' if o['knn'] >= oi['knn'] and o['linear'] >= oi['linear'] else 'no'
-            elif o and oi and l and li:
-                go, gl = (o['knn'] - oi['knn'], o['linear'] - oi['linear']), (l['knn'] - li['knn'], l['linear'] - li['linear'])
-                ok = 'yes' if o['knn'] >= l['knn'] and o['linear'] >= l['linear'] and go[0] >= gl[0] and go[1] >= gl[1] else 'no'
+            if o and oi and l and li:
+                learned = o['knn'] >= oi['knn'] and o['linear'] >= oi['linear'] if ok_(o) and ok_(oi) else None
+                if learned is None: ok = 'no'
+                elif not (ok_(l) and ok_(li)): ok = 'yes (the peer diverged)' if learned else 'no'   # ahead if ours learned at all
+                else:
+                    go, gl = (o['knn'] - oi['knn'], o['linear'] - oi['linear']), (l['knn'] - li['knn'], l['linear'] - li['linear'])
+                    ok = 'yes' if o['knn'] >= l['knn'] and o['linear'] >= l['linear'] and go[0] >= gl[0] and go[1] >= gl[1] else 'no'
             out.append(f"| {m} | {d} | {f(o)} ({o['epochs'] if o else '-'}) | {g(o, oi)} | {f(l)} ({l['epochs'] if l else '-'}) | {g(l, li)} | {ok} |")
     if noise: out += ['', 'Noise (SimCLR, colorcrops, seeds ' + ', '.join(map(str, noise['seeds'])) + '): standard deviation of kNN / linear: ' +
                       '; '.join(f"{lib} {v['knn']:.2f} / {v['linear']:.2f}" for lib, v in noise['std'].items())]
