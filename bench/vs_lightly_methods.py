@@ -3,7 +3,7 @@ folders, both scored by the one scorer, each also at its initial weights: the fi
 
     python bench/vs_lightly_methods.py [--budget 300] [--methods simclr,moco,...] [--datasets digits,colorcrops,graytex]
                                        [--split val|test] [--seeds 0] [--libs ours,lightly] [--limit N] [--workers 1] [--noise] [--reuse]
-                                       [--ours key=value ...]
+                                       [--ours key=value ...] [--peer-stem stock|small]
 
 Data: bench/datasets.py (digits 28 px gray, colorcrops 48 px colour, graytex 32 px gray; `--split val` trains on
 `val_train/` and scores on `val/`, the split for choosing defaults; `test` is the held-out comparison, run once).
@@ -25,6 +25,9 @@ only the cells whose version changed or that are missing, so the table fills ove
 the spread of a cell: SimCLR on colorcrops, seeds 0, 1, 2, both libraries (written beside the table).
 `--ours key=value ...` runs a variant of ours (settings of `pretrain`, e.g. `model_args.small_input=False`): its cells and its
 table carry the settings in their names; the peer's cells are shared.
+`--peer-stem small` runs the peer's loops on the network of our small-image preset (torchvision's resnet18 without its
+max-pool, as `small_input=2`), so that both libraries' gains start from the same architecture: its cells and table
+carry `-peerstem_small`.
 `--reuse` takes every cached cell whatever version it ran at (to assemble the table of several sittings after a change
 of the library that does not touch training, e.g. a new setting that is off by default); the table then says which
 versions and dates its cells come from.
@@ -95,9 +98,9 @@ def ours_features(method:str, train:Path, ev:Path, budget:float|None, seed:int, 
     (tf, tl), (vf, vl) = feats(train), feats(ev)
     return (tf.numpy(), tl.numpy()), (vf.numpy(), vl.numpy()), dict(seconds=round(secs, 1), epochs=None if epochs is None else round(epochs, 2))
 
-def lightly_features(method:str, train:Path, ev:Path, budget:float|None, seed:int, workers:int, work:Path, size:int) -> tuple:
+def lightly_features(method:str, train:Path, ev:Path, budget:float|None, seed:int, workers:int, work:Path, size:int, stem:str='stock') -> tuple:
     cmd = [str(lightly_python()), str(PEER), method, str(train), str(ev), str(work/'peer'), '--size', str(size), '--seed', str(seed),
-           '--workers', str(workers)] + (['--steps', '1'] if budget is None else ['--budget', str(budget)])
+           '--workers', str(workers), '--stem', stem] + (['--steps', '1'] if budget is None else ['--budget', str(budget)])
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode: raise RuntimeError(f"the peer's {method} failed:\n{r.stderr[-3000:]}")
     d, info = np.load(work/'peer'/'features.npz'), json.loads((work/'peer'/'run.json').read_text())
@@ -107,10 +110,12 @@ def _tag(ours) -> str:
     "The suffix of a variant's cells and tables: its settings, sorted"
     return ''.join(f'-{o}' for o in sorted(ours)).replace('/', '_')
 
-def cell(lib, dataset, split, method, budget, seed, limit, workers, reuse=False, ours=()) -> dict:
-    "One cell of the table, from the cache when its version is current (any version with `reuse`); `ours`: `key=value` settings of our `pretrain`"
-    ver, ours = version(lib), tuple(ours) if lib == 'ours' else ()
-    key = f"{lib}-{dataset}-{split}-{method}-{'init' if budget is None else int(budget)}-s{seed}" + (f'-limit{limit}' if limit else '') + _tag(ours)
+def _stem_tag(stem:str) -> str: return '' if stem == 'stock' else f'-peerstem_{stem}'
+
+def cell(lib, dataset, split, method, budget, seed, limit, workers, reuse=False, ours=(), peer_stem='stock') -> dict:
+    "One cell of the table, from the cache when its version is current (any version with `reuse`); `ours`: `key=value` settings of our `pretrain`; `peer_stem`: the peer's network"
+    ver, ours, peer_stem = version(lib), tuple(ours) if lib == 'ours' else (), peer_stem if lib == 'lightly' else 'stock'
+    key = f"{lib}-{dataset}-{split}-{method}-{'init' if budget is None else int(budget)}-s{seed}" + (f'-limit{limit}' if limit else '') + _tag(ours) + _stem_tag(peer_stem)
     f = CELLS/f'{key}.json'
     if f.exists() and ((c := json.loads(f.read_text())).get('version') == ver or reuse): return c
     train, ev = folders(dataset, split, limit)
@@ -118,7 +123,7 @@ def cell(lib, dataset, split, method, budget, seed, limit, workers, reuse=False,
     try:
         load0, t0 = _load(), time.perf_counter()
         if lib == 'ours': tr, va, info = ours_features(method, train, ev, budget, seed, workers, work, **parse_args(list(ours)))
-        else: tr, va, info = lightly_features(method, train, ev, budget, seed, workers, work, SIZES[dataset])
+        else: tr, va, info = lightly_features(method, train, ev, budget, seed, workers, work, SIZES[dataset], peer_stem)
         finite = bool(np.isfinite(tr[0]).all() and np.isfinite(va[0]).all())   # a loop that diverged leaves NaN features: no score
         scores = score_features(*tr, *va, seed=seed) if finite else dict(knn=None, linear=None, diverged=True)
         c = dict(scores, **info, key=key, version=ver, total_seconds=round(time.perf_counter() - t0, 1),
@@ -162,6 +167,7 @@ def main(argv=None):
     p.add_argument('--noise', action='store_true', help='SimCLR on colorcrops with seeds 0, 1, 2: the spread of a cell')
     p.add_argument('--reuse', action='store_true', help='cached cells of any version (the table names their versions)')
     p.add_argument('--ours', nargs='*', default=[], help="key=value settings of our pretrain (a variant: its own cells and table, e.g. model_args.small_input=False)")
+    p.add_argument('--peer-stem', default='stock', choices=['stock', 'small'], help="the peer's resnet18: stock, or without its max-pool as our small-image preset")
     a = p.parse_args(argv)
     methods, datasets, libs = a.methods.split(','), a.datasets.split(','), a.libs.split(',')
     rows = {}
@@ -170,17 +176,17 @@ def main(argv=None):
             for d in datasets:
                 for lib in libs:
                     for b in ('init', 'final'):
-                        rows[(lib, d, m, b)] = cell(lib, d, a.split, m, None if b == 'init' else a.budget, seed, a.limit, a.workers, a.reuse, a.ours)
+                        rows[(lib, d, m, b)] = cell(lib, d, a.split, m, None if b == 'init' else a.budget, seed, a.limit, a.workers, a.reuse, a.ours, a.peer_stem)
     noise = None
     if a.noise:
         seeds = (0, 1, 2)
-        got = {lib: [cell(lib, 'colorcrops', a.split, 'simclr', a.budget, s, a.limit, a.workers, a.reuse, a.ours) for s in seeds] for lib in libs}
+        got = {lib: [cell(lib, 'colorcrops', a.split, 'simclr', a.budget, s, a.limit, a.workers, a.reuse, a.ours, a.peer_stem) for s in seeds] for lib in libs}
         noise = dict(seeds=seeds, std={lib: {k: float(np.std([c[k] for c in cs], ddof=1)) for k in ('knn', 'linear')} for lib, cs in got.items()})
     md = table(rows, datasets, methods, noise)
     vers = {}
     for c in rows.values(): vers.setdefault(c['version'], []).append(c['when'])
     if len(vers) > 1: md += '\n\nCells from ' + '; '.join(f"version {v} ({min(w)} to {max(w)}, {len(w)} cells)" for v, w in sorted(vers.items(), key=lambda o: min(o[1])))
-    stem = RESULTS/('vs_lightly_methods' + (f'_{a.split}' if a.split != 'test' else '') + (f'_limit{a.limit}' if a.limit else '') + _tag(a.ours))
+    stem = RESULTS/('vs_lightly_methods' + (f'_{a.split}' if a.split != 'test' else '') + (f'_limit{a.limit}' if a.limit else '') + _tag(a.ours) + _stem_tag(a.peer_stem))
     cmd = 'python bench/vs_lightly_methods.py ' + ' '.join(argv if argv is not None else sys.argv[1:])
     info = dict(command=cmd, budget=a.budget, split=a.split, machine=f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs",
                 torch=torch.__version__, capability=torch.backends.cpu.get_cpu_capability(), noise=noise)

@@ -34,8 +34,11 @@ class Folder(torch.utils.data.Dataset):
     def __getitem__(self, i):
         with Image.open(self.files[i]) as im: return self.transform(im.convert('RGB'))
 
+STEM = 'stock'   # --stem small: no max-pool after the stride-2 conv, as our small-image preset's `small_input=2`
+
 def backbone():
     resnet = torchvision.models.resnet18()
+    if STEM == 'small': resnet.maxpool = nn.Identity()
     return nn.Sequential(*list(resnet.children())[:-1])
 
 class TwoViews(nn.Module):
@@ -150,7 +153,9 @@ def main():
     a.add_argument('--size', type=int, required=True); a.add_argument('--budget', type=float, default=300)
     a.add_argument('--steps', type=int, default=0); a.add_argument('--seed', type=int, default=0)
     a.add_argument('--batch_size', type=int, default=128); a.add_argument('--workers', type=int, default=1)
+    a.add_argument('--stem', default='stock', choices=['stock', 'small'])
     a = a.parse_args()
+    global STEM; STEM = a.stem
     torch.manual_seed(a.seed); np.random.seed(a.seed)
     model, tf, step, opt_f = method(a.method, a.size)
     opt = opt_f(model)
