@@ -36,7 +36,9 @@ class VICReg(MultiViewMethod):
     def compute_loss(self, z): return vicreg_loss(*self.gathered_views(z), self.sim_weight, self.var_weight, self.cov_weight)
 
 # %% ../../nbs/15_vision.vicreg.ipynb #d8bd3fb1
-VICREG_SMALL_PRESET = small_image_preset(method_args=dict(hidden_size=512, projection_size=512))
+VICREG_SMALL_PRESET = small_image_preset(method_args=dict(hidden_size=512, projection_size=512),   # lightly's VICReg views:
+                                     transform_args=dict(color_jitter=dict(strength=0.5), gaussian_blur=dict(prob=0.5),
+                                                         random_flip=dict(horizontal_prob=0.5), solarize=dict(prob=0.1)))
 
 register_method('vicreg', create_projector_model, VICReg, VICREG_ARGS, optim_args=dict(optimizer='lars'),
                 optimizers=dict(lars=dict(lr=0.2, weight_decay=1e-6)), small_preset=VICREG_SMALL_PRESET)
