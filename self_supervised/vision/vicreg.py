@@ -36,7 +36,7 @@ class VICReg(MultiViewMethod):
     def compute_loss(self, z): return vicreg_loss(*self.gathered_views(z), self.sim_weight, self.var_weight, self.cov_weight)
 
 # %% ../../nbs/15_vision.vicreg.ipynb #d8bd3fb1
-VICREG_SMALL_PRESET = small_image_preset(method_args=dict(hidden_size=512, projection_size=512),   # lightly's VICReg views:
+VICREG_SMALL_PRESET = small_image_preset(method_args=dict(hidden_size=512, projection_size=512),   # views as lightly's VICReg example's
                                      transform_args=dict(color_jitter=dict(strength=0.5), gaussian_blur=dict(prob=0.5),
                                                          random_flip=dict(horizontal_prob=0.5), solarize=dict(prob=0.1)))
 
