@@ -1184,4 +1184,6 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                'self_supervised.vision.vicreg.VICReg.__init__': ( 'vision.vicreg.html#vicreg.__init__',
                                                                                                   'self_supervised/vision/vicreg.py'),
                                                'self_supervised.vision.vicreg.VICReg.compute_loss': ( 'vision.vicreg.html#vicreg.compute_loss',
-                                                                                                      'self_supervised/vision/vicreg.py')}}}
+                                                                                                      'self_supervised/vision/vicreg.py'),
+                                               'self_supervised.vision.vicreg.get_vicreg_aug_pipelines': ( 'vision.vicreg.html#get_vicreg_aug_pipelines',
+                                                                                                           'self_supervised/vision/vicreg.py')}}}

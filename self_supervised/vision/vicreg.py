@@ -9,10 +9,10 @@ from fastcore.meta import delegates
 from ..losses import vicreg_loss
 from .core import MultiViewMethod, create_projector_model
 from ..settings import declare, small_image_preset
-from ..registry import register_method
+from ..registry import register_method, get_method
 
 # %% auto #0
-__all__ = ['VICREG_ARGS', 'VICREG_SMALL_PRESET', 'VICReg']
+__all__ = ['VICREG_ARGS', 'VICREG_SMALL_PRESET', 'VICReg', 'get_vicreg_aug_pipelines']
 
 # %% ../../nbs/15_vision.vicreg.ipynb #a067159e
 VICREG_ARGS = declare(
@@ -42,3 +42,9 @@ VICREG_SMALL_PRESET = small_image_preset(method_args=dict(hidden_size=512, proje
 
 register_method('vicreg', create_projector_model, VICReg, VICREG_ARGS, optim_args=dict(optimizer='lars'),
                 optimizers=dict(lars=dict(lr=0.2, weight_decay=1e-6)), small_preset=VICREG_SMALL_PRESET)
+
+# %% ../../nbs/15_vision.vicreg.ipynb #a7003a21
+def get_vicreg_aug_pipelines(size:int|tuple, # output size
+                             **kwargs): # `n_in`, `transform_args` over VICReg's, or `get_batch_augs` keywords (`stats=None`, ...)
+    "VICReg's two augmentation pipelines, as `pretrain(method='vicreg')` makes them at `size`"
+    return get_method('vicreg').aug_pipelines(size, **kwargs)
