@@ -25,14 +25,15 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 from datasets import DATASETS, folders, load_folder
 from score import score_features
+from quality import prepare
 from self_supervised.layers import create_encoder
-
-MEAN, STD = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1), torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+from self_supervised.settings import IMAGENET_STATS
 
 def images(d:Path) -> tuple:
-    x, y, _ = load_folder(d); x = torch.from_numpy(x).float() / 255
+    "A folder's images as the bench's encoders read them (`quality.prepare`: [0, 1], ImageNet's statistics), gray as 3 channels"
+    x, y, _ = load_folder(d); x = torch.from_numpy(x)
     if x.ndim == 3: x = x[..., None].expand(*x.shape, 3)
-    return (x.permute(0, 3, 1, 2) - MEAN) / STD, y
+    return prepare(x.permute(0, 3, 1, 2), None, IMAGENET_STATS), y
 
 def timm_body(zero:bool) -> nn.Module:
     m = timm.create_model('resnet18', num_classes=0, global_pool='', zero_init_last=zero); m.maxpool = nn.Identity(); return m
@@ -68,8 +69,7 @@ def main(argv=None):
                 row(question='initialization', data=ds, network=name, pool=pool, bn='one batch', knn=s['knn'], linear=s['linear'])
         for bn, label in [('running', 'at init (mean 0, variance 1)'), ('one', 'of one batch'), ('batch', "each batch's own (train mode)")]:
             torch.manual_seed(0); enc = create_encoder('resnet18', small_input=2)
-            if bn == 'one': ft = maps(enc, xt, 'one'); fe = maps(enc, xe, 'running')
-            else: ft, fe = maps(enc, xt, bn), maps(enc, xe, bn)
+            ft, fe = maps(enc, xt, bn), maps(enc, xe, 'running' if bn == 'one' else bn)   # 'one': the training batch's statistics kept
             s = score_features(ft.numpy(), yt, fe.numpy(), ye, seed=0)
             row(question='batchnorm', data=ds, network='ours (timm resnet18, small_input=2, catavgmax)', pool='catavgmax', bn=label, knn=s['knn'], linear=s['linear'])
     out = BENCH/'results'/'init_features.json'
