@@ -22,7 +22,8 @@ MOCO_ARGS = declare(
     momentum=(0.999, '[0, 1]', 'the momentum of the key encoder (paper: 0.999)'),
     queue_size=(65536, 'int >= 1', 'the keys kept as negatives, per view (paper: 65536); capped at the data\'s size'),
     hidden_size=(2048, 'int >= 1', "the width of the projector's hidden layer (v2: 2048)"),
-    projection_size=(128, 'int >= 1', 'the size of queries and keys (paper: 128)'))
+    projection_size=(128, 'int >= 1', 'the size of queries and keys (paper: 128)'),
+    bn=(False, 'bool', "BatchNorm in the projector's hidden layer (v2: none; v3: BatchNorm)"))
 
 # %% ../../nbs/12_vision.moco.ipynb #6e5fde1c
 class MoCoModel(MomentumModel):
@@ -54,7 +55,7 @@ def create_moco_model(encoder:nn.Module, # an encoder with `num_features`, e.g. 
                       hidden_size:int=MOCO_ARGS['hidden_size'], # width of the projector's hidden layer (v2: 2048)
                       projection_size:int=MOCO_ARGS['projection_size'], # size of queries and keys (paper: 128)
                       queue_size:int=MOCO_ARGS['queue_size'], # keys kept as negatives, per view (paper: 65536)
-                      bn:bool=False): # BatchNorm in the projector (v2's has none)
+                      bn:bool=MOCO_ARGS['bn']): # BatchNorm in the projector's hidden layer (v2: none)
     "A `MoCoModel` with MoCo v2's MLP projector sized from `encoder.num_features`"
     return MoCoModel(encoder, create_mlp_module(encoder_features(encoder), hidden_size, projection_size, bn), queue_size)
 
