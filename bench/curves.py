@@ -13,7 +13,7 @@ the exported backbone after the whole budget, scored as the table scores it. Wri
 bench/results/curves/<method>-<dataset>[-settings].json and prints one line per point: fraction, epochs, kNN, linear.
 """
 from __future__ import annotations
-import argparse, copy, json, sys, tempfile, shutil, time
+import argparse, copy, json, subprocess, sys, tempfile, shutil, time
 from pathlib import Path
 import numpy as np, torch
 from fastai.callback.core import Callback
@@ -75,6 +75,8 @@ def main(argv=None):
     out = BENCH/'results'/'curves'/f"{a.method}-{a.dataset}{_tag(a.ours)}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     cmd = 'python bench/curves.py ' + ' '.join(argv if argv is not None else sys.argv[1:])
-    out.write_text(json.dumps(dict(command=cmd, budget=a.budget, seed=a.seed, points=points), indent=1) + '\n')
+    commit = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], cwd=BENCH, capture_output=True, text=True).stdout.strip()
+    out.write_text(json.dumps(dict(command=cmd, commit=commit, when=time.strftime('%Y-%m-%d %H:%M'), budget=a.budget, seed=a.seed,
+                                   epochs=round(budget.epochs, 2), points=points), indent=1) + '\n')
 
 if __name__ == '__main__': main()
