@@ -2,7 +2,7 @@
 folders, both scored by the one scorer, each also at its initial weights: the final figures and what training added.
 
     python bench/vs_lightly_methods.py [--budget 300] [--methods simclr,moco,...] [--datasets digits,colorcrops,graytex]
-                                       [--split val|test] [--seeds 0] [--libs ours,lightly] [--limit N] [--workers 1] [--noise] [--reuse]
+                                       [--split val|test] [--seeds 0] [--libs ours,lightly] [--limit N] [--workers 1] [--noise] [--reuse] [--cached]
                                        [--ours key=value ...] [--peer-stem stock|small]
 
 Data: bench/datasets.py (digits 28 px gray, colorcrops 48 px colour, graytex 32 px gray; `--split val` trains on
@@ -31,6 +31,7 @@ carry `-peerstem_small`.
 `--reuse` takes every cached cell whatever version it ran at (to assemble the table of several sittings after a change
 of the library that does not touch training, e.g. a new setting that is off by default); the table then says which
 versions and dates its cells come from.
+`--cached` takes cached cells as `--reuse` does and runs nothing: a missing cell is '-' (a variant's table when its cells cover a few rows).
 Writes bench/results/vs_lightly_methods[_<split>][_limitN].json and .md, and prints the table. Timings mean something only
 on a quiet machine: each cell records the load average before and after.
 """
@@ -112,12 +113,13 @@ def _tag(ours) -> str:
 
 def _stem_tag(stem:str) -> str: return '' if stem == 'stock' else f'-peerstem_{stem}'
 
-def cell(lib, dataset, split, method, budget, seed, limit, workers, reuse=False, ours=(), peer_stem='stock') -> dict:
-    "One cell of the table, from the cache when its version is current (any version with `reuse`); `ours`: `key=value` settings of our `pretrain`; `peer_stem`: the peer's network"
+def cell(lib, dataset, split, method, budget, seed, limit, workers, reuse=False, ours=(), peer_stem='stock', cached=False) -> dict|None:
+    "One cell of the table, from the cache when its version is current (any version with `reuse`); `ours`: `key=value` settings of our `pretrain`; `peer_stem`: the peer's network; `cached`: None instead of running a missing cell"
     ver, ours, peer_stem = version(lib), tuple(ours) if lib == 'ours' else (), peer_stem if lib == 'lightly' else 'stock'
     key = f"{lib}-{dataset}-{split}-{method}-{'init' if budget is None else int(budget)}-s{seed}" + (f'-limit{limit}' if limit else '') + _tag(ours) + _stem_tag(peer_stem)
     f = CELLS/f'{key}.json'
-    if f.exists() and ((c := json.loads(f.read_text())).get('version') == ver or reuse): return c
+    if f.exists() and ((c := json.loads(f.read_text())).get('version') == ver or reuse or cached): return c
+    if cached: return None
     train, ev = folders(dataset, split, limit)
     work = Path(tempfile.mkdtemp(prefix='vslm-'))
     try:
@@ -166,6 +168,7 @@ def main(argv=None):
     p.add_argument('--limit', type=int, default=None); p.add_argument('--workers', type=int, default=1)
     p.add_argument('--noise', action='store_true', help='SimCLR on colorcrops with seeds 0, 1, 2: the spread of a cell')
     p.add_argument('--reuse', action='store_true', help='cached cells of any version (the table names their versions)')
+    p.add_argument('--cached', action='store_true', help="only cached cells, of any version: a missing one is '-' in the table, nothing runs")
     p.add_argument('--ours', nargs='*', default=[], help="key=value settings of our pretrain (a variant: its own cells and table, e.g. model_args.small_input=False)")
     p.add_argument('--peer-stem', default='stock', choices=['stock', 'small'], help="the peer's resnet18: stock, or without its max-pool as our small-image preset")
     a = p.parse_args(argv)
@@ -176,11 +179,13 @@ def main(argv=None):
             for d in datasets:
                 for lib in libs:
                     for b in ('init', 'final'):
-                        rows[(lib, d, m, b)] = cell(lib, d, a.split, m, None if b == 'init' else a.budget, seed, a.limit, a.workers, a.reuse, a.ours, a.peer_stem)
+                        rows[(lib, d, m, b)] = cell(lib, d, a.split, m, None if b == 'init' else a.budget, seed, a.limit, a.workers, a.reuse, a.ours, a.peer_stem, a.cached)
+    rows = {k: c for k, c in rows.items() if c is not None}
     noise = None
     if a.noise:
         seeds = (0, 1, 2)
-        got = {lib: [cell(lib, 'colorcrops', a.split, 'simclr', a.budget, s, a.limit, a.workers, a.reuse, a.ours, a.peer_stem) for s in seeds] for lib in libs}
+        got = {lib: [cell(lib, 'colorcrops', a.split, 'simclr', a.budget, s, a.limit, a.workers, a.reuse, a.ours, a.peer_stem, a.cached) for s in seeds] for lib in libs}
+        got = {lib: cs for lib, cs in got.items() if None not in cs}
         noise = dict(seeds=seeds, std={lib: {k: float(np.std([c[k] for c in cs], ddof=1)) for k in ('knn', 'linear')} for lib, cs in got.items()})
     md = table(rows, datasets, methods, noise)
     vers = {}
