@@ -6,9 +6,11 @@ features and climbs back, or one that learns and then drifts.
     python bench/curves.py --method moco --dataset digits [--budget 300] [--at 0,0.1,0.25,0.5,0.75] [--seed 0]
                            [--ours key=value ...]
 
-At each fraction of `--at` the online encoder is copied, put in eval mode and scored (kNN k=20 cosine distance-weighted /
+At each fraction of `--at` the online encoder (`model.encoder`: DINO's student, where the export is its teacher) is
+copied, put in eval mode and scored (kNN k=20 cosine distance-weighted /
 logistic regression on standardized features, bench/score.py) on the `val_train/` and `val/` folders; the clock of the
-budget stops while it does, so the schedule and the training seconds are those of a cell of the table. The last point is
+budget stops while it does, so the schedule and the training seconds are those of a cell of the table. Fraction 0 is
+before the first step (BatchNorm's running statistics at their init; the table's 'init' rows are after one). The last point is
 the exported backbone after the whole budget, scored as the table scores it. Writes
 bench/results/curves/<method>-<dataset>[-settings].json and prints one line per point: fraction, epochs, kNN, linear.
 """
