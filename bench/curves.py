@@ -42,17 +42,17 @@ class Probe(Callback):
     order = TimeBudget.order + 1
     def __init__(self, budget:TimeBudget, at, data, run:Path, seed:int): self.budget, self.at, self.data, self.run, self.seed, self.points = budget, sorted(at), data, run, seed, []
     def before_fit(self): self.inputs, self.todo = eval_inputs(json.loads((self.run/'config.json').read_text())), list(self.at)
-    def _probe(self, frac):
+    def _probe(self, frac, done:int):
         t = time.perf_counter()
         enc = copy.deepcopy(self.learn.model.encoder).eval()
         s = _score(enc, self.data, self.inputs, self.seed)
-        self.points.append(dict(fraction=frac, epochs=round(self.epoch + self.iter / self.n_iter, 2), knn=s['knn'], linear=s['linear']))
+        self.points.append(dict(fraction=frac, epochs=round(self.epoch + done / self.n_iter, 2), knn=s['knn'], linear=s['linear']))
         print(self.points[-1], flush=True)
         self.budget.start += time.perf_counter() - t       # the time spent scoring is not training time
     def before_batch(self):
-        if self.training and self.todo and self.todo[0] == 0 and self.iter == 0 and self.epoch == 0: self.todo.pop(0); self._probe(0.)
+        if self.training and self.todo and self.todo[0] == 0 and self.iter == 0 and self.epoch == 0: self.todo.pop(0); self._probe(0., 0)
     def after_batch(self):
-        if self.training and self.todo and self.budget._pct() >= self.todo[0]: self._probe(self.todo.pop(0))
+        if self.training and self.todo and self.budget._pct() >= self.todo[0]: self._probe(self.todo.pop(0), self.iter + 1)
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
@@ -65,7 +65,9 @@ def main(argv=None):
     work = Path(tempfile.mkdtemp(prefix='curve-'))
     try:
         budget = TimeBudget(a.budget)
-        probe = Probe(budget, [float(f) for f in a.at.split(',')], data, work/'run', a.seed)
+        at = [float(f) for f in a.at.split(',')]
+        if not all(0 <= f < 1 for f in at): p.error(f"--at takes fractions in [0, 1) (the end is always scored), not {a.at}")
+        probe = Probe(budget, at, data, work/'run', a.seed)
         kw = parse_args(list(a.ours))
         opt = {**dict(warmup_epochs=WARMUP_FRACTION * MAX_EPOCHS), **kw.pop('optim_args', {})}
         path = pretrain_files(sorted(Path(train).rglob('*.png')), work/'run', a.seed, method=a.method, epochs=MAX_EPOCHS,

@@ -186,7 +186,7 @@ def main(argv=None):
         seeds = (0, 1, 2)
         got = {lib: [cell(lib, 'colorcrops', a.split, 'simclr', a.budget, s, a.limit, a.workers, a.reuse, a.ours, a.peer_stem, a.cached) for s in seeds] for lib in libs}
         got = {lib: cs for lib, cs in got.items() if None not in cs}
-        noise = dict(seeds=seeds, std={lib: {k: float(np.std([c[k] for c in cs], ddof=1)) for k in ('knn', 'linear')} for lib, cs in got.items()})
+        if got: noise = dict(seeds=seeds, std={lib: {k: float(np.std([c[k] for c in cs], ddof=1)) for k in ('knn', 'linear')} for lib, cs in got.items()})
     md = table(rows, datasets, methods, noise)
     vers = {}
     for c in rows.values(): vers.setdefault(c['version'], []).append(c['when'])
