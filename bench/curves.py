@@ -17,31 +17,27 @@ bench/results/curves/<method>-<dataset>[-settings].json and prints one line per 
 from __future__ import annotations
 import argparse, copy, json, subprocess, sys, tempfile, shutil, time
 from pathlib import Path
-import numpy as np, torch
 from fastai.callback.core import Callback
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
-from datasets import folders, load_folder
+from datasets import folders
 from score import score_features
-from quality import TimeBudget, pretrain_files, batches, eval_inputs, MAX_EPOCHS, WARMUP_FRACTION
-from vs_lightly_methods import _tag
-from self_supervised.evaluation import embed
-from self_supervised.runs import load_backbone, backbone_config
+from quality import TimeBudget, pretrain_for, eval_inputs
+from vs_lightly_methods import _tag, folder_tensors, embed_folders
+from self_supervised.runs import backbone_config
 from self_supervised.settings import parse_args
 
-def _tensors(d):
-    x, y, _ = load_folder(d)
-    return torch.from_numpy(x if x.ndim == 4 else x[..., None]).permute(0, 3, 1, 2).contiguous(), torch.from_numpy(y)
-
 def _score(enc, data, inputs, seed):
-    (tf, tl), (vf, vl) = (embed(enc, batches(x, y, **inputs)) for x, y in data)
-    return score_features(tf.numpy(), tl.numpy(), vf.numpy(), vl.numpy(), seed=seed)
+    (tf, tl), (vf, vl) = embed_folders(enc, data, inputs)
+    return score_features(tf, tl, vf, vl, seed=seed)
 
 class Probe(Callback):
-    "Score a copy of the online encoder when the budget's elapsed fraction passes each of `at`; the budget's clock stops meanwhile"
+    "Score a copy of the online encoder when the fit's `TimeBudget` passes each elapsed fraction of `at`; the budget's clock stops meanwhile"
     order = TimeBudget.order + 1
-    def __init__(self, budget:TimeBudget, at, data, run:Path, seed:int): self.budget, self.at, self.data, self.run, self.seed, self.points = budget, sorted(at), data, run, seed, []
-    def before_fit(self): self.inputs, self.todo = eval_inputs(json.loads((self.run/'config.json').read_text())), list(self.at)
+    def __init__(self, at, data, run:Path, seed:int): self.at, self.data, self.run, self.seed, self.points = sorted(at), data, run, seed, []
+    def before_fit(self):
+        self.budget = next(c for c in self.learn.cbs if isinstance(c, TimeBudget))
+        self.inputs, self.todo = eval_inputs(json.loads((self.run/'config.json').read_text())), list(self.at)
     def _probe(self, frac, done:int):
         t = time.perf_counter()
         enc = copy.deepcopy(self.learn.model.encoder).eval()
@@ -61,19 +57,16 @@ def main(argv=None):
     p.add_argument('--seed', type=int, default=0); p.add_argument('--ours', nargs='*', default=[])
     a = p.parse_args(argv)
     train, ev = folders(a.dataset, 'val')
-    data = (_tensors(train), _tensors(ev))
+    data = (folder_tensors(train), folder_tensors(ev))
     work = Path(tempfile.mkdtemp(prefix='curve-'))
     try:
-        budget = TimeBudget(a.budget)
         at = [float(f) for f in a.at.split(',')]
         if not all(0 <= f < 1 for f in at): p.error(f"--at takes fractions in [0, 1) (the end is always scored), not {a.at}")
-        probe = Probe(budget, at, data, work/'run', a.seed)
-        kw = parse_args(list(a.ours))
-        opt = {**dict(warmup_epochs=WARMUP_FRACTION * MAX_EPOCHS), **kw.pop('optim_args', {})}
-        path = pretrain_files(sorted(Path(train).rglob('*.png')), work/'run', a.seed, method=a.method, epochs=MAX_EPOCHS,
-                              optim_args=opt, cbs=[budget, probe], num_workers=1, **kw)
-        final = _score(load_backbone(path), data, eval_inputs(backbone_config(work/'run')), a.seed)
-        points = probe.points + [dict(fraction=1.0, epochs=round(budget.epochs, 2), knn=final['knn'], linear=final['linear'])]
+        probe = Probe(at, data, work/'run', a.seed)
+        enc, epochs = pretrain_for(a.budget, sorted(Path(train).rglob('*.png')), work/'run', seed=a.seed, method=a.method,
+                                   num_workers=1, cbs=[probe], **parse_args(list(a.ours)))
+        final = _score(enc, data, eval_inputs(backbone_config(work/'run')), a.seed)
+        points = probe.points + [dict(fraction=1.0, epochs=round(epochs, 2), knn=final['knn'], linear=final['linear'])]
         print(points[-1])
     finally: shutil.rmtree(work, ignore_errors=True)
     out = BENCH/'results'/'curves'/f"{a.method}-{a.dataset}{_tag(a.ours)}.json"
@@ -81,6 +74,6 @@ def main(argv=None):
     cmd = 'python bench/curves.py ' + ' '.join(argv if argv is not None else sys.argv[1:])
     commit = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], cwd=BENCH, capture_output=True, text=True).stdout.strip()
     out.write_text(json.dumps(dict(command=cmd, commit=commit, when=time.strftime('%Y-%m-%d %H:%M'), budget=a.budget, seed=a.seed,
-                                   epochs=round(budget.epochs, 2), points=points), indent=1) + '\n')
+                                   epochs=round(epochs, 2), points=points), indent=1) + '\n')
 
 if __name__ == '__main__': main()

@@ -23,17 +23,17 @@ import torch, torchvision, timm
 from torch import nn
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
-from datasets import DATASETS, folders, load_folder
+from datasets import DATASETS, folders
 from score import score_features
 from quality import prepare
+from vs_lightly_methods import folder_tensors
 from self_supervised.layers import create_encoder
 from self_supervised.settings import IMAGENET_STATS
 
 def images(d:Path) -> tuple:
     "A folder's images as the bench's encoders read them (`quality.prepare`: [0, 1], ImageNet's statistics), gray as 3 channels"
-    x, y, _ = load_folder(d); x = torch.from_numpy(x)
-    if x.ndim == 3: x = x[..., None].expand(*x.shape, 3)
-    return prepare(x.permute(0, 3, 1, 2), None, IMAGENET_STATS), y
+    x, y = folder_tensors(d)
+    return prepare(x.expand(-1, 3, -1, -1), None, IMAGENET_STATS), y.numpy()
 
 def timm_body(zero:bool) -> nn.Module:
     m = timm.create_model('resnet18', num_classes=0, global_pool='', zero_init_last=zero); m.maxpool = nn.Identity(); return m

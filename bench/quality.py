@@ -116,15 +116,15 @@ def pretrain_files(files, out, seed:int=0, **kwargs):
     "`pretrain(out, data=files, ...)` as the benches run it (a new run, decoding in the main process, no bars); its backbone's path"
     return pretrain(out, data=files, seed=seed, **{**dict(overwrite=True, num_workers=0, progress=False), **kwargs})
 
-def pretrain_for(budget_s:float, files, out, seed:int=0, device='cpu', **kwargs):
+def pretrain_for(budget_s:float, files, out, seed:int=0, device='cpu', cbs=(), **kwargs):
     """The encoder `pretrain` exports after `budget_s` seconds of training on the image `files`, in the run folder `out`.
     `pretrain` itself runs (Learner + the method's callback, its small-image preset, checkpoints and logs included; SimCLR
     unless `method=` is in `kwargs`),
-    with a `TimeBudget` that stretches the preset's schedule (its warmup fraction, then cosine) over the budget.
-    Returns `(encoder, epochs trained)`."""
+    with a `TimeBudget` that stretches the preset's schedule (its warmup fraction, then cosine) over the budget, and the
+    callbacks `cbs` beside it. Returns `(encoder, epochs trained)`."""
     opt = {**dict(warmup_epochs=WARMUP_FRACTION * MAX_EPOCHS), **kwargs.pop('optim_args', {})}
     budget = TimeBudget(budget_s)
-    path = pretrain_files(files, out, seed, epochs=MAX_EPOCHS, optim_args=opt, cbs=[budget], **kwargs)
+    path = pretrain_files(files, out, seed, epochs=MAX_EPOCHS, optim_args=opt, cbs=[budget, *cbs], **kwargs)
     return load_backbone(path).to(device), budget.epochs
 
 # ------------------------------------------------------------------------------------------------------- fine-tuning

@@ -80,24 +80,29 @@ class _OneStep(__import__('fastai.callback.core', fromlist=['Callback']).Callbac
     order = 100
     def after_step(self): raise __import__('fastai.callback.core', fromlist=['CancelFitException']).CancelFitException()
 
+def folder_tensors(d:Path) -> tuple:
+    "`(uint8 images (N,C,H,W), labels)` of an image folder, as tensors"
+    x, y, _ = load_folder(d)
+    return torch.from_numpy(x if x.ndim == 4 else x[..., None]).permute(0, 3, 1, 2).contiguous(), torch.from_numpy(y)
+
+def embed_folders(enc, data, inputs:dict) -> list:
+    "`[(features, labels)]` as numpy arrays of each `(images, labels)` of `data` (`folder_tensors`), prepared with `inputs` as `embed` reads them"
+    from quality import batches
+    from self_supervised.evaluation import embed
+    return [tuple(o.numpy() for o in embed(enc, batches(x, y, **inputs))) for x, y in data]
+
 def ours_features(method:str, train:Path, ev:Path, budget:float|None, seed:int, workers:int, work:Path, **kwargs) -> tuple:
     "`(features train, eval, info)` of our `pretrain(method=..., **kwargs)` after `budget` seconds (None: after one step)"
-    from quality import pretrain_for, pretrain_files, batches, eval_inputs
+    from quality import pretrain_for, pretrain_files, eval_inputs
     from self_supervised.runs import load_backbone, backbone_config
-    from self_supervised.evaluation import embed
     files = sorted(Path(train).rglob('*.png'))
     t = time.perf_counter()
     if budget is None:
         enc = load_backbone(pretrain_files(files, work/'run', seed, method=method, epochs=1, cbs=[_OneStep()], num_workers=workers, **kwargs)); epochs = None
     else: enc, epochs = pretrain_for(budget, files, work/'run', seed=seed, method=method, num_workers=workers, **kwargs)
     secs = time.perf_counter() - t
-    inputs = eval_inputs(backbone_config(work/'run'))
-    def feats(d):
-        x, y, _ = load_folder(d)
-        x = torch.from_numpy(x if x.ndim == 4 else x[..., None]).permute(0, 3, 1, 2).contiguous()
-        return embed(enc, batches(x, torch.from_numpy(y), **inputs))
-    (tf, tl), (vf, vl) = feats(train), feats(ev)
-    return (tf.numpy(), tl.numpy()), (vf.numpy(), vl.numpy()), dict(seconds=round(secs, 1), epochs=None if epochs is None else round(epochs, 2))
+    tr, va = embed_folders(enc, [folder_tensors(train), folder_tensors(ev)], eval_inputs(backbone_config(work/'run')))
+    return tr, va, dict(seconds=round(secs, 1), epochs=None if epochs is None else round(epochs, 2))
 
 def lightly_features(method:str, train:Path, ev:Path, budget:float|None, seed:int, workers:int, work:Path, size:int, stem:str='stock') -> tuple:
     cmd = [str(lightly_python()), str(PEER), method, str(train), str(ev), str(work/'peer'), '--size', str(size), '--seed', str(seed),
