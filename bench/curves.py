@@ -6,7 +6,7 @@ features and climbs back, or one that learns and then drifts.
     python bench/curves.py --method moco --dataset digits [--budget 300] [--at 0,0.1,0.25,0.5,0.75] [--seed 0]
                            [--ours key=value ...]
 
-At each fraction of `--at` the online encoder (`model.encoder`: DINO's student, which its small-image preset exports) is
+At each fraction of `--at` the online encoder (`model.encoder`: DINO's student, which its small-image preset exports; with `method_args.export=teacher` the last point is the teacher) is
 copied, put in eval mode and scored (kNN k=20 cosine distance-weighted /
 logistic regression on standardized features, bench/score.py) on the `val_train/` and `val/` folders; the clock of the
 budget stops while it does, so the schedule and the training seconds are those of a cell of the table. Fraction 0 is

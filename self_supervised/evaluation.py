@@ -34,7 +34,7 @@ __all__ = ['KNN_K', 'encoder_of', 'load_images', 'labels_from_folders', 'normali
 
 # %% ../nbs/21_evaluation.ipynb #97d703df
 def encoder_of(model_or_learner):
-    "The encoder of a `Learner` or model: a method's exported encoder (`model.encoder`, DINO's teacher), the `Encoder` first layer of a `create_cls_model`, else the model"
+    "The encoder of a `Learner` or model: a method's exported encoder (`model.encoder`; DINO's teacher by default), the `Encoder` first layer of a `create_cls_model`, else the model"
     m = model_or_learner.model if isinstance(model_or_learner, Learner) else model_or_learner
     m = unwrap(m)
     if isinstance(getattr(m, exported_name(m), None), nn.Module): return exported_encoder(m)
