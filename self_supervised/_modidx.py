@@ -523,6 +523,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                         'self_supervised.layers.create_mlp_module': ( 'layers.html#create_mlp_module',
                                                                                       'self_supervised/layers.py'),
                                         'self_supervised.layers.first_conv': ('layers.html#first_conv', 'self_supervised/layers.py'),
+                                        'self_supervised.layers.full_depth': ('layers.html#full_depth', 'self_supervised/layers.py'),
                                         'self_supervised.layers.module_arch': ('layers.html#module_arch', 'self_supervised/layers.py'),
                                         'self_supervised.layers.module_encoder': ( 'layers.html#module_encoder',
                                                                                    'self_supervised/layers.py'),

@@ -17,7 +17,8 @@ from fastai.vision.learner import create_head, has_pool_type
 
 # %% auto #0
 __all__ = ['PoolingType', 'Encoder', 'first_conv', 'adapt_first_conv', 'set_stem', 'small_input_stem', 'create_encoder',
-           'module_arch', 'module_encoder', 'set_grad_checkpointing', 'create_mlp_module', 'create_cls_module']
+           'full_depth', 'module_arch', 'module_encoder', 'set_grad_checkpointing', 'create_mlp_module',
+           'create_cls_module']
 
 # %% ../nbs/01_layers.ipynb #1b8d519e
 class PoolingType:
@@ -174,13 +175,15 @@ def create_encoder(arch, # a timm model name, an xresnet name (`xresnet18`, `xse
                    pool_type:str=PoolingType.CatAvgMax, # a `PoolingType`; transformers use their own token pooling
                    checkpoint:bool=False, # gradient checkpointing per stage/block, to save activation memory
                    small_input:bool|int=False, # a stem without max-pool for 28-32 px images (CNNs): True/1: stride 1, 2: stride 2; transformers ignore it
+                   full_depth_init:bool=False, # start at 1 the normalizations the architecture starts at 0 (`full_depth`); not with `pretrained`
                    **kwargs): # passed to the model's constructor (`timm.create_model`, `xresnet18`...)
     "An `Encoder` mapping `(B, n_in, H, W)` images to `(B, num_features)` features"
     if pool_type not in _pooling_types(): raise ValueError(f"pool_type must be one of {_pooling_types()}, not {pool_type!r}")
     if n_in < 1: raise ValueError(f"n_in must be >= 1, not {n_in}")
     body, kind = _resolve(arch, n_in, pretrained, **kwargs)
+    if full_depth_init and not pretrained: full_depth(body)
     config = dict(arch=arch if isinstance(arch, str) else getattr(arch, '__name__', str(arch)), n_in=n_in,
-                  pool_type=pool_type, small_input=small_input, kwargs=kwargs)
+                  pool_type=pool_type, small_input=small_input, full_depth_init=full_depth_init, kwargs=kwargs)
     if kind == 'timm' and _token_pooled(body):
         body.reset_classifier(0, 'token' if getattr(body, 'cls_token', None) is not None else 'avg')
         nf, pool, stem = getattr(body, 'head_hidden_size', body.num_features), None, None
@@ -193,6 +196,15 @@ def create_encoder(arch, # a timm model name, an xresnet name (`xresnet18`, `xse
     enc = Encoder(body, pool, nf, config, stem)
     if checkpoint: set_grad_checkpointing(enc)
     return enc
+
+# %% ../nbs/01_layers.ipynb #f0d1e2a4
+def full_depth(model:nn.Module) -> nn.Module:
+    "Start at 1 every normalization layer whose scale the architecture started at 0 (a residual block's last BatchNorm); returns `model`"
+    norms = (nn.modules.batchnorm._BatchNorm, nn.GroupNorm, nn.LayerNorm)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, norms) and getattr(m, 'weight', None) is not None and not m.weight.any(): m.weight.fill_(1.)
+    return model
 
 # %% ../nbs/01_layers.ipynb #785b976b
 def _in_channels(module:nn.Module) -> int|None:

@@ -107,7 +107,7 @@ def encoder_from_config(c:dict, # an `Encoder.config`, `backbone.json` or a chec
                               f"e.g. load_encoder(path, model={c['arch'].rsplit('.', 1)[-1]}()).")
         return module_encoder(module, c['n_in'], c.get('probe_size', 64), c.get('pool_type') or 'catavgmax')
     return create_encoder(c['arch'], n_in=c['n_in'], pool_type=c['pool_type'], small_input=c.get('small_input', False),
-                          **c.get('kwargs', {}))
+                          full_depth_init=c.get('full_depth_init', False), **c.get('kwargs', {}))
 
 def load_encoder(path, # a `backbone.pth`, a `last.pth`, a run folder, or a state_dict file
                  model:str|nn.Module|None=None, # the architecture, for a file that does not record it; a model of yours (an instance) to load the weights into
