@@ -72,6 +72,6 @@ class DistributedSimCLR(SimCLR):
         super().__init__(aug_pipelines, temp, print_augs, similarity, gather=True)
 
 # %% ../../nbs/10_vision.simclr.ipynb #87cd0cc2
-SIMCLR_SMALL_PRESET = small_image_preset(method_args=dict(temp=0.1, hidden_size=512), model_args=dict(full_depth_init=True))
+SIMCLR_SMALL_PRESET = small_image_preset(method_args=dict(temp=0.1, hidden_size=512))
 
 register_method('simclr', create_simclr_model, SimCLR, SIMCLR_ARGS, small_preset=SIMCLR_SMALL_PRESET)

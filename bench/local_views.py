@@ -1,0 +1,54 @@
+"""How much the multi-crop methods' local views give on small images: DINO or SwAV through our `pretrain(method=...)`
+with every default (its small-image preset) but `n_local` local views instead of the declared 6, trained and scored as
+a cell of bench/vs_lightly_methods.py (the same folders, schedule stretched over the budget, one scorer).
+
+    python bench/local_views.py --method swav --datasets digits,colorcrops,graytex [--n-local 0] [--budget 300] [--seed 0]
+
+`pretrain` takes a method's views from the registry, which declares 2 global and 6 local ones for DINO and SwAV; their
+callbacks take any number of views (the global ones first). The script keeps the first `2 + n_local` of the declared
+views and of the small-image preset's before it trains: the local views dropped are copies of the ones kept, so
+the run is the preset's with fewer local crops. Appends one line per run to bench/results/local_views.jsonl and
+prints it: the method's kNN / linear and epochs, to be read beside its row of bench/results/vs_lightly_methods_val.md.
+"""
+from __future__ import annotations
+import argparse, json, shutil, sys, tempfile, time
+from pathlib import Path
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH))
+from datasets import folders
+from score import score_features
+from vs_lightly_methods import ours_features, version
+from self_supervised.registry import get_method
+
+def keep_local_views(method:str, n_local:int):
+    "Make `pretrain(method=...)` build the 2 global views and the first `n_local` local views of its declared ones"
+    spec = get_method(method)
+    n = 2 + n_local
+    if not 0 <= n_local <= spec.n_views - 2: raise SystemExit(f"{method} declares {spec.n_views - 2} local views: --n-local from 0 to that")
+    spec.n_views = n
+    for t in (spec.transform_args, spec.small_preset.get('transform_args', {})):
+        if isinstance(t.get('views'), list): t['views'] = t['views'][:n]
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    p.add_argument('--method', choices=['dino', 'swav'], required=True)
+    p.add_argument('--datasets', default='digits,colorcrops,graytex')
+    p.add_argument('--n-local', type=int, default=0)
+    p.add_argument('--budget', type=float, default=300)
+    p.add_argument('--seed', type=int, default=0)
+    a = p.parse_args()
+    ver = version('ours')   # the library's version as the table's cells record it, before the views change
+    keep_local_views(a.method, a.n_local)
+    for ds in a.datasets.split(','):
+        train, ev = folders(ds, 'val', None)
+        work = Path(tempfile.mkdtemp(prefix='localviews-'))
+        try:
+            tr, va, info = ours_features(a.method, train, ev, a.budget, a.seed, 1, work)
+            s = score_features(*tr, *va, seed=a.seed)
+        finally: shutil.rmtree(work, ignore_errors=True)
+        row = dict(method=a.method, dataset=ds, n_local=a.n_local, budget=a.budget, seed=a.seed, knn=s['knn'], linear=s['linear'],
+                   **info, version=ver, when=time.strftime('%Y-%m-%d %H:%M'))
+        with open(BENCH/'results'/'local_views.jsonl', 'a') as f: f.write(json.dumps(row) + '\n')
+        print(json.dumps(row), flush=True)
+
+if __name__ == '__main__': main()
