@@ -12,12 +12,13 @@ prints it: the method's kNN / linear and epochs, to be read beside its row of be
 """
 from __future__ import annotations
 import argparse, json, shutil, sys, tempfile, time
+import numpy as np
 from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 from datasets import folders
 from score import score_features
-from vs_lightly_methods import ours_features, version
+from vs_lightly_methods import ours_features, version, _load
 from self_supervised.registry import get_method
 
 def keep_local_views(method:str, n_local:int):
@@ -37,17 +38,19 @@ def main():
     p.add_argument('--budget', type=float, default=300)
     p.add_argument('--seed', type=int, default=0)
     a = p.parse_args()
-    ver = version('ours')   # the library's version as the table's cells record it, before the views change
+    ver = version('ours')   # the library's version as the table's cells record it (this script is not in it)
     keep_local_views(a.method, a.n_local)
     for ds in a.datasets.split(','):
         train, ev = folders(ds, 'val', None)
         work = Path(tempfile.mkdtemp(prefix='localviews-'))
+        load0 = _load()
         try:
             tr, va, info = ours_features(a.method, train, ev, a.budget, a.seed, 1, work)
-            s = score_features(*tr, *va, seed=a.seed)
+            finite = bool(np.isfinite(tr[0]).all() and np.isfinite(va[0]).all())   # a run that diverged: no score, as the table's cells
+            s = score_features(*tr, *va, seed=a.seed) if finite else dict(knn=None, linear=None)
         finally: shutil.rmtree(work, ignore_errors=True)
         row = dict(method=a.method, dataset=ds, n_local=a.n_local, budget=a.budget, seed=a.seed, knn=s['knn'], linear=s['linear'],
-                   **info, version=ver, when=time.strftime('%Y-%m-%d %H:%M'))
+                   diverged=not finite, **info, load=[load0, _load()], version=ver, when=time.strftime('%Y-%m-%d %H:%M'))
         with open(BENCH/'results'/'local_views.jsonl', 'a') as f: f.write(json.dumps(row) + '\n')
         print(json.dumps(row), flush=True)
 

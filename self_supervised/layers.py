@@ -180,8 +180,9 @@ def create_encoder(arch, # a timm model name, an xresnet name (`xresnet18`, `xse
     "An `Encoder` mapping `(B, n_in, H, W)` images to `(B, num_features)` features"
     if pool_type not in _pooling_types(): raise ValueError(f"pool_type must be one of {_pooling_types()}, not {pool_type!r}")
     if n_in < 1: raise ValueError(f"n_in must be >= 1, not {n_in}")
+    if full_depth_init and pretrained: raise ValueError("full_depth_init=True sets the init of untrained weights: drop it, or pretrained=True.")
     body, kind = _resolve(arch, n_in, pretrained, **kwargs)
-    if full_depth_init and not pretrained: full_depth(body)
+    if full_depth_init: full_depth(body)
     config = dict(arch=arch if isinstance(arch, str) else getattr(arch, '__name__', str(arch)), n_in=n_in,
                   pool_type=pool_type, small_input=small_input, full_depth_init=full_depth_init, kwargs=kwargs)
     if kind == 'timm' and _token_pooled(body):
