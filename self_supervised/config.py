@@ -110,13 +110,13 @@ def resolve_config(files, data=None, model='resnet18', method='simclr', epochs=1
     if batch_size is None: batch_size = preset.get('batch_size', 256)
     if batch_size > len(files):
         raise ConfigError(f"batch_size {batch_size} is larger than the number of images ({len(files)}): lower batch_size or add images.")
-    margs = merge_args(dict(n_in=None, pool_type='catavgmax', small_input=False, full_depth_init=False, pretrained=False, checkpoint=False),
+    margs = merge_args(dict(n_in=None, pool_type='catavgmax', small_input=False, pretrained=False, checkpoint=False),
                        preset.get('model_args'), 'model_args')
     if model_args is not None and not isinstance(model_args, dict): raise ConfigError(f"model_args must be a dict, not {type(model_args).__name__}.")
     if model.startswith('module:'):  # a model of yours (`module_arch`): built as it is, only its channels and pooling are ours
         bad = sorted(set(model_args or {}) - {'n_in', 'pool_type'})
         if bad: raise ConfigError(f"model_args {bad} do not apply to a model of yours (model=<an nn.Module>): build it as you want it; n_in and pool_type apply.")
-        margs.update(small_input=False, full_depth_init=False)
+        margs['small_input'] = False
     margs.update(model_args or {})  # other keys go to the model's constructor (timm kwargs)
     c = probe['channels']
     if margs['n_in'] is None:
