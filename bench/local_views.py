@@ -4,11 +4,12 @@ a cell of bench/vs_lightly_methods.py (the same folders, schedule stretched over
 
     python bench/local_views.py --method swav --datasets digits,colorcrops,graytex [--n-local 0] [--budget 300] [--seed 0]
 
-`pretrain` takes a method's views from the registry, which declares 2 global and 6 local ones for DINO and SwAV; their
-callbacks take any number of views (the global ones first). The script keeps the first `2 + n_local` of the declared
-views and of the small-image preset's before it trains: the local views dropped are copies of the ones kept, so
-the run is the preset's with fewer local crops. Appends one line per run to bench/results/local_views.jsonl and
-prints it: the method's kNN / linear and epochs, to be read beside its row of bench/results/vs_lightly_methods_val.md.
+The registry declares 2 global and 6 local views for DINO and SwAV, whose callbacks take any number of views (the
+global ones first); the run passes `transform_args=dict(views=[{}] * (2 + n_local))`, which keeps the first `2 +
+n_local` views of the method's small-image preset (and makes new ones like its last local view): the local views are
+copies of one another, so the run is the preset's with another number of local crops. Appends one line per run to
+bench/results/local_views.jsonl and prints it: the method's kNN / linear and epochs, to be read beside its row of
+bench/results/vs_lightly_methods_val.md.
 """
 from __future__ import annotations
 import argparse, json, shutil, sys, tempfile, time
@@ -19,16 +20,6 @@ sys.path.insert(0, str(BENCH))
 from datasets import folders
 from score import score_features
 from vs_lightly_methods import ours_features, version, _load
-from self_supervised.registry import get_method
-
-def keep_local_views(method:str, n_local:int):
-    "Make `pretrain(method=...)` build the 2 global views and the first `n_local` local views of its declared ones"
-    spec = get_method(method)
-    n = 2 + n_local
-    if not 0 <= n_local <= spec.n_views - 2: raise SystemExit(f"{method} declares {spec.n_views - 2} local views: --n-local from 0 to that")
-    spec.n_views = n
-    for t in (spec.transform_args, spec.small_preset.get('transform_args', {})):
-        if isinstance(t.get('views'), list): t['views'] = t['views'][:n]
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
@@ -39,13 +30,13 @@ def main():
     p.add_argument('--seed', type=int, default=0)
     a = p.parse_args()
     ver = version('ours')   # the library's version as the table's cells record it (this script is not in it)
-    keep_local_views(a.method, a.n_local)
+    if a.n_local < 0: raise SystemExit('--n-local is a number of local views: 0 or more')
     for ds in a.datasets.split(','):
         train, ev = folders(ds, 'val', None)
         work = Path(tempfile.mkdtemp(prefix='localviews-'))
         load0 = _load()
         try:
-            tr, va, info = ours_features(a.method, train, ev, a.budget, a.seed, 1, work)
+            tr, va, info = ours_features(a.method, train, ev, a.budget, a.seed, 1, work, transform_args=dict(views=[{}] * (2 + a.n_local)))
             finite = bool(np.isfinite(tr[0]).all() and np.isfinite(va[0]).all())   # a run that diverged: no score, as the table's cells
             s = score_features(*tr, *va, seed=a.seed) if finite else dict(knn=None, linear=None)
         finally: shutil.rmtree(work, ignore_errors=True)

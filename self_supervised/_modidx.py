@@ -582,6 +582,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
             'self_supervised.registry': { 'self_supervised.registry.Method': ('registry.html#method', 'self_supervised/registry.py'),
                                           'self_supervised.registry.Method._keys': ( 'registry.html#method._keys',
                                                                                      'self_supervised/registry.py'),
+                                          'self_supervised.registry.Method.any_views': ( 'registry.html#method.any_views',
+                                                                                         'self_supervised/registry.py'),
                                           'self_supervised.registry.Method.aug_pipelines': ( 'registry.html#method.aug_pipelines',
                                                                                              'self_supervised/registry.py'),
                                           'self_supervised.registry.Method.callback_kwargs': ( 'registry.html#method.callback_kwargs',

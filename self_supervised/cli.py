@@ -48,7 +48,8 @@ def command_help(name:str, # a subcommand
                   for k, v in _flat(spec.args, 'method_args.')]
         lines += ['', f'transform_args.* of {spec.name} (set one with transform_args.<key>=value, for every view):']
         lines += [f"  {k:<44} {v!r}" for k, v in _flat({k: v for k, v in t.items() if k != 'views'}, 'transform_args.')]
-        lines += ['', f'per view (set one with transform_args.views.<i>.<key>=value, i from 0 to {spec.n_views - 1}):']
+        lines += ['', f'per view (set one with transform_args.views.<i>.<key>=value, i from 0 to {spec.n_views - 1}' +
+                  (f"; a list of dicts sets how many views, e.g. transform_args.views=[{{}},{{}},{{}},{{}}]: the first 4, new ones like the last" if spec.any_views else '') + '):']
         lines += [f"  {k:<44} {v!r}" for i, v in enumerate(t['views']) for k, v in _flat(v, f'transform_args.views.{i}.')] or ['  (the views do not differ)']
         lines += ['', 'optim_args.* (set one with optim_args.<key>=value):']
         lines += [f"  {k:<44} {v!r}" for k, v in _flat(merge_args(OPTIM_ARGS, spec.optim_args), 'optim_args.')]

@@ -136,7 +136,7 @@ def resolve_config(files, data=None, model='resnet18', method='simclr', epochs=1
         for v in t.get('views') or []: v.pop('solarize', None)
         notes.append("solarize skipped: float images have no fixed range for its threshold")
     o = _optim_args(spec, preset, optim_args, lr, batch_size)
-    m = spec.resolve_args(method_args, len(files), batch_size, size, notes.append)
+    m = spec.resolve_args(method_args, len(files), batch_size, size, notes.append, len(t['views']))
     cfg = dict(data=_data_name(data), model=model, method=method, epochs=epochs, batch_size=batch_size, size=size,
                precision=_PRECISIONS[precision], seed=seed, init_from=str(Path(init_from).resolve()) if init_from else None,
                preset='small_images' if preset else 'default', model_args=margs, method_args=m, transform_args=t,

@@ -26,12 +26,12 @@ class Method:
     create_model:Callable # `(encoder, **model args)` -> a model whose online encoder is `.encoder`
     callback:type # its `MultiViewMethod` callback: `(aug_pipelines, gather=..., **loss args)`
     args:Settings # `method_args`: defaults, ranges and descriptions (`declare`)
-    n_views:int=2 # views per image
+    n_views:int=2 # views per image (a multi-crop method, whose callback takes any number: the declared ones)
     transform_args:dict=field(default_factory=dict) # its augmentations: overrides of `TRANSFORM_ARGS`; `views`: one dict of overrides per view
     optim_args:dict=field(default_factory=dict) # overrides of `OPTIM_ARGS`
     optimizers:dict=field(default_factory=dict) # the method's defaults per optimizer, e.g. `dict(lars=dict(lr=0.2))`
     small_preset:dict=field(default_factory=dict) # settings for images of `SMALL_IMAGE_MAX` px or less
-    resolve:Callable|None=None # `(method_args, images, batch_size, note)` -> method_args: adapts them to the data (`ValueError` when they cannot be); `note(msg)` records a change
+    resolve:Callable|None=None # `(method_args, images, batch_size, note[, n_views])` -> method_args: adapts them to the data and the views (`ValueError` when they cannot be); `note(msg)` records a change
     splitter:Callable|None=None # fastai splitter of the model into parameter groups (None: one group)
     lr_batch_scaling:bool|str|None=None # the optimizer's default lr times batch_size/256; 'sqrt': times sqrt(batch_size/1024) (DINOv2); None: for SGD and LARS, not AdamW
 
@@ -40,18 +40,27 @@ class Method:
     def callback_kwargs(self, m:dict) -> dict: return {k: m[k] for k in self._keys(self.callback)}
     def preset(self, size) -> dict: return self.small_preset if is_small(size) else {}
 
-    def resolve_args(self, method_args:dict|None=None, images:int|None=None, batch_size:int|None=None, size=224, note=print) -> dict:
+    def resolve_args(self, method_args:dict|None=None, images:int|None=None, batch_size:int|None=None, size=224, note=print,
+                     n_views:int|None=None, # the run's number of views (None: the method's at `size`)
+                    ) -> dict:
         "The method's arguments at `size` (its small-image preset's for small images) with `method_args` over them, checked against their ranges, then fitted to the data"
         m = merge_args(merge_args(self.args, self.preset(size).get('method_args'), 'method_args'), method_args, 'method_args')
         check_settings(m, self.args, 'method_args')
         if self.resolve is not None and images is not None:
-            try: m = self.resolve(m, images, batch_size or self.preset(size).get('batch_size', 256), note)
+            views = {} if 'n_views' not in inspect.signature(self.resolve).parameters else dict(n_views=n_views or len(self.transforms(size)['views']))
+            try: m = self.resolve(m, images, batch_size or self.preset(size).get('batch_size', 256), note, **views)
             except ValueError as e: raise ConfigError(f"method_args: {e}") from None
         return m
 
+    @property
+    def any_views(self) -> bool: return self.callback.n_views is None   # multi-crop: a `views` list sets how many
+
     def transforms(self, size, *layers) -> dict:
         "Resolved `transform_args` of the method's views at `size`: its own, its small-image preset's, then `layers` (a user's)"
-        return resolve_transforms([self.transform_args, self.preset(size).get('transform_args'), *layers], self.n_views)
+        t = resolve_transforms([self.transform_args, self.preset(size).get('transform_args'), *layers], self.n_views, self.any_views)
+        n, least = len(t['views']), self.callback.min_views
+        if n < least: raise ConfigError(f"transform_args.views has {n} entries but {self.name} learns from {least} or more views: give {least} or more dicts.")
+        return t
 
     def aug_pipelines(self, size, # the side of the views (of the global views for multi-crop)
                       n_in:int=3, # channels of the images

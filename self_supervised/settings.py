@@ -191,8 +191,9 @@ def is_small(size) -> bool:
     return max(size) <= SMALL_IMAGE_MAX if isinstance(size, (list, tuple)) else size <= SMALL_IMAGE_MAX
 
 # %% ../nbs/02_settings.ipynb #c2ae3d51
-def _view_layers(d:dict|None, n:int) -> tuple:
+def _view_layers(d:dict|None, n:int, any_number:bool=False) -> tuple:
     "`(common overrides, [overrides of each view])` of a `transform_args` layer that may hold `views`"
+    more = ' (this method takes any number: a list of dicts sets how many)' if any_number else ''
     d = dict(d or {}); v = d.pop('views', None)
     per = [{} for _ in range(n)]
     if v is None: return d, per
@@ -202,7 +203,7 @@ def _view_layers(d:dict|None, n:int) -> tuple:
     if not isinstance(v, dict): raise ConfigError(f"transform_args.views must be a list with one dict per view, not {type(v).__name__}.")
     for k, o in v.items():
         i = int(k) if str(k).isdigit() else -1
-        if not 0 <= i < n: raise ConfigError(f"Unknown view 'transform_args.views.{k}': the method makes {n} views, numbered 0 to {n - 1}.")
+        if not 0 <= i < n: raise ConfigError(f"Unknown view 'transform_args.views.{k}': the method makes {n} views, numbered 0 to {n - 1}{more}.")
         per[i] = o
     return d, per
 
@@ -215,12 +216,15 @@ def _sparse(full:dict, base:dict) -> dict:
     return out
 
 def resolve_transforms(layers:list, # `transform_args` overrides, lowest priority first; each may hold `views`
-                       n_views:int=2): # views per image
+                       n_views:int=2, # views per image (the method's own)
+                       any_number:bool=False): # the method takes any number of views: a layer's `views` list sets how many (the first kept, new ones like the last)
     "`TRANSFORM_ARGS` overridden by each layer in turn, every view checked against the ranges; `views` holds, per view, what differs from the common settings"
     opt = TRANSFORM_ARGS.optional()
     common, full = plain(TRANSFORM_ARGS), [plain(TRANSFORM_ARGS)] * n_views
     for layer in layers:
-        c, per = _view_layers(layer, n_views)
+        v = (layer or {}).get('views')
+        if any_number and isinstance(v, (list, tuple)) and v: full = full[:len(v)] + full[-1:] * (len(v) - len(full))
+        c, per = _view_layers(layer, len(full), any_number)
         common = merge_args(common, c, 'transform_args', opt)
         full = [merge_args(merge_args(f, c, 'transform_args', opt), p, f'transform_args.views.{i}', opt) for i, (f, p) in enumerate(zip(full, per))]
     for i, f in enumerate(full): check_settings(f, TRANSFORM_ARGS, 'transform_args' if f == common else f'transform_args.views.{i}')
