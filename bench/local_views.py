@@ -1,5 +1,5 @@
 """How much the multi-crop methods' local views give on small images: DINO or SwAV through our `pretrain(method=...)`
-with every default (its small-image preset) but `n_local` local views instead of the declared 6, trained and scored as
+with every default (its small-image preset) but `n_local` local views instead of its preset's, trained and scored as
 a cell of bench/vs_lightly_methods.py (the same folders, schedule stretched over the budget, one scorer).
 
     python bench/local_views.py --method swav --datasets digits,colorcrops,graytex [--n-local 0] [--budget 300] [--seed 0]

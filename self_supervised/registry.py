@@ -59,7 +59,7 @@ class Method:
         "Resolved `transform_args` of the method's views at `size`: its own, its small-image preset's, then `layers` (a user's)"
         t = resolve_transforms([self.transform_args, self.preset(size).get('transform_args'), *layers], self.n_views, self.any_views)
         n, least = len(t['views']), self.callback.min_views
-        if n < least: raise ConfigError(f"transform_args.views has {n} entries but {self.name} learns from {least} or more views: give {least} or more dicts.")
+        if n < least: raise ConfigError(f"transform_args.views makes {n} view(s) but {self.name} learns from {least} or more: give {least} or more dicts.")
         return t
 
     def aug_pipelines(self, size, # the side of the views (of the global views for multi-crop)

@@ -198,7 +198,7 @@ def _view_layers(d:dict|None, n:int, any_number:bool=False) -> tuple:
     per = [{} for _ in range(n)]
     if v is None: return d, per
     if isinstance(v, (list, tuple)):
-        if len(v) != n: raise ConfigError(f"transform_args.views has {len(v)} entries but the method makes {n} views: give one dict per view.")
+        if len(v) != n: raise ConfigError(f"transform_args.views has {len(v)} entries but the method makes {n} views: give one dict per view{more}.")
         return d, [o or {} for o in v]
     if not isinstance(v, dict): raise ConfigError(f"transform_args.views must be a list with one dict per view, not {type(v).__name__}.")
     for k, o in v.items():

@@ -157,7 +157,7 @@ class SwAV(MultiViewMethod):
 
 # %% ../../nbs/17_vision.swav.ipynb #84a55219
 def get_swav_aug_pipelines(size:int, # side of the global views
-                           n_local:int|None=None, # local views; None: the declared 6 (paper: 6)
+                           n_local:int|None=None, # local views; None: `pretrain`'s at `size` (the paper's 6; the small-image preset's 2)
                            patch_size:int|None=None, # a transformer's patch side: the local views' sides are multiples of it
                            **kwargs): # `n_in`, `global_scale`, `local_scale`, `transform_args` over SwAV's, or `get_batch_augs` keywords
     "SwAV's augmentation pipelines as `pretrain(method='swav')` makes them at `size`: 2 global views, then the local views"
