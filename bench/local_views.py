@@ -12,14 +12,11 @@ bench/results/local_views.jsonl and prints it: the method's kNN / linear and epo
 bench/results/vs_lightly_methods_val.md.
 """
 from __future__ import annotations
-import argparse, json, shutil, sys, tempfile, time
-import numpy as np
+import argparse, sys
 from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
-from datasets import folders
-from score import score_features
-from vs_lightly_methods import ours_features, version, _load
+from trials import trial
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
@@ -29,20 +26,8 @@ def main():
     p.add_argument('--budget', type=float, default=300)
     p.add_argument('--seed', type=int, default=0)
     a = p.parse_args()
-    ver = version('ours')   # the library's version as the table's cells record it (this script is not in it)
     if a.n_local < 0: raise SystemExit('--n-local is a number of local views: 0 or more')
     for ds in a.datasets.split(','):
-        train, ev = folders(ds, 'val', None)
-        work = Path(tempfile.mkdtemp(prefix='localviews-'))
-        load0 = _load()
-        try:
-            tr, va, info = ours_features(a.method, train, ev, a.budget, a.seed, 1, work, transform_args=dict(views=[{}] * (2 + a.n_local)))
-            finite = bool(np.isfinite(tr[0]).all() and np.isfinite(va[0]).all())   # a run that diverged: no score, as the table's cells
-            s = score_features(*tr, *va, seed=a.seed) if finite else dict(knn=None, linear=None)
-        finally: shutil.rmtree(work, ignore_errors=True)
-        row = dict(method=a.method, dataset=ds, n_local=a.n_local, budget=a.budget, seed=a.seed, knn=s['knn'], linear=s['linear'],
-                   diverged=not finite, **info, load=[load0, _load()], version=ver, when=time.strftime('%Y-%m-%d %H:%M'))
-        with open(BENCH/'results'/'local_views.jsonl', 'a') as f: f.write(json.dumps(row) + '\n')
-        print(json.dumps(row), flush=True)
+        trial(a.method, ds, a.budget, a.seed, 'local_views.jsonl', dict(n_local=a.n_local), transform_args=dict(views=[{}] * (2 + a.n_local)))
 
 if __name__ == '__main__': main()
