@@ -73,7 +73,7 @@ def get_byol_aug_pipelines(size:int|tuple, # output size
 
 # %% ../../nbs/11_vision.byol.ipynb #49bbedfe
 BYOL_SMALL_PRESET = small_image_preset(method_args=dict(momentum=0.96, hidden_size=512, projection_size=128, predictor_hidden_size=512),
-                                       optim_args=dict(lr=5e-3))
+                                       optim_args=dict(lr=3e-3))
 
 register_method('byol', create_byol_model, BYOL, BYOL_ARGS,
                 transform_args=dict(color_jitter=dict(brightness=0.4, contrast=0.4, saturation=0.2, hue=0.1), views=ASYMMETRIC_VIEWS),
