@@ -12,8 +12,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 from quality import digits, write_pngs
 from methods import method_row
 
-TRIALS = [('momentum 0.99, lr 2e-3', {}), ('momentum 0.9', dict(method_args=dict(momentum=0.9))),
-          ('momentum 0.96', dict(method_args=dict(momentum=0.96))),
+TRIALS = [('momentum 0.99, lr 2e-3', dict(method_args=dict(momentum=0.99), lr=2e-3)),   # each pins both: the preset has changed since
+          ('momentum 0.9, lr 2e-3', dict(method_args=dict(momentum=0.9), lr=2e-3)),
+          ('momentum 0.96, lr 2e-3', dict(method_args=dict(momentum=0.96), lr=2e-3)),
           ('momentum 0.96, lr 5e-3', dict(method_args=dict(momentum=0.96), lr=5e-3))]
 
 def main(argv=None):
