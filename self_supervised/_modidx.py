@@ -1098,6 +1098,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                                 'self_supervised/vision/moco.py'),
                                              'self_supervised.vision.moco._resolve_moco_args': ( 'vision.moco.html#_resolve_moco_args',
                                                                                                  'self_supervised/vision/moco.py'),
+                                             'self_supervised.vision.moco._two_views': ( 'vision.moco.html#_two_views',
+                                                                                         'self_supervised/vision/moco.py'),
                                              'self_supervised.vision.moco.create_moco_model': ( 'vision.moco.html#create_moco_model',
                                                                                                 'self_supervised/vision/moco.py')},
             'self_supervised.vision.simclr': { 'self_supervised.vision.simclr.DistributedSimCLR': ( 'vision.simclr.html#distributedsimclr',

@@ -23,27 +23,36 @@ MOCO_ARGS = declare(
     queue_size=(65536, 'int >= 1', 'the keys kept as negatives, per view (paper: 65536); capped at the data\'s size'),
     hidden_size=(2048, 'int >= 1', "the width of the projector's hidden layer (v2: 2048)"),
     projection_size=(128, 'int >= 1', 'the size of queries and keys (paper: 128)'),
-    bn=(False, 'bool', "BatchNorm in the projector's hidden layer (v2: none; v3: BatchNorm)"))
+    bn=(False, 'bool', "BatchNorm in the projector's hidden layer (v2: none; v3: BatchNorm)"),
+    symmetric=(True, 'bool', "both views are queries and keys (solo-learn's v2+, v3); False: view 1 the query, view 2 the key, half the compute per image (v2)"))
 
 # %% ../../nbs/12_vision.moco.ipynb #6e5fde1c
+def _two_views(x):
+    "The two views of a batch laid out view after view (a tensor of 2B rows, or a list of two views)"
+    if isinstance(x, torch.Tensor): return x.chunk(2)
+    if len(x) != 2: raise ValueError(f"MoCo with symmetric=False takes two views (a query and a key), got {len(x)}.")
+    return x[0], x[1]
+
 class MoCoModel(MomentumModel):
     "Online encoder and projector, their momentum copies, and a queue of keys per view: views -> `(queries, keys)`"
     targets = ('encoder', 'projector')
-    def __init__(self, encoder:nn.Module, projector:nn.Module, queue_size:int=MOCO_ARGS['queue_size']):
-        super().__init__(); store_attr('encoder,projector')
+    def __init__(self, encoder:nn.Module, projector:nn.Module, queue_size:int=MOCO_ARGS['queue_size'],
+                 symmetric:bool=MOCO_ARGS['symmetric']): # both views are queries and keys; False: view 1 the query, view 2 the key
+        super().__init__(); store_attr('encoder,projector,symmetric')
         self.init_targets()
         dim = [m for m in projector.modules() if isinstance(m, nn.Linear)][-1].out_features
-        self.register_buffer('queue', F.normalize(torch.randn(2, queue_size, dim), dim=-1))
+        self.register_buffer('queue', F.normalize(torch.randn(2 if symmetric else 1, queue_size, dim), dim=-1))
         self.register_buffer('queue_ptr', torch.zeros((), dtype=torch.long))
 
     def forward(self, x):
-        q = forward_views(lambda v: self.projector(self.encoder(v)), x)
-        with torch.no_grad(): k = forward_views(lambda v: self.target_projector(self.target_encoder(v)), x)
+        xq, xk = (x, x) if self.symmetric else _two_views(x)
+        q = forward_views(lambda v: self.projector(self.encoder(v)), xq)
+        with torch.no_grad(): k = forward_views(lambda v: self.target_projector(self.target_encoder(v)), xk)
         return q, k
 
     @torch.no_grad()
     def enqueue(self, keys:torch.Tensor):
-        "Replace the oldest entries of the queues by `keys` (2, B, D), one batch of keys per view"
+        "Replace the oldest entries of the queues by `keys` (queues, B, D), one batch of keys per queue"
         K = self.queue.shape[1]
         keys = F.normalize(keys[:, -K:].to(self.queue.dtype), dim=-1)
         idx = (self.queue_ptr + torch.arange(keys.shape[1], device=keys.device)) % K
@@ -55,14 +64,15 @@ def create_moco_model(encoder:nn.Module, # an encoder with `num_features`, e.g. 
                       hidden_size:int=MOCO_ARGS['hidden_size'], # width of the projector's hidden layer (v2: 2048)
                       projection_size:int=MOCO_ARGS['projection_size'], # size of queries and keys (paper: 128)
                       queue_size:int=MOCO_ARGS['queue_size'], # keys kept as negatives, per view (paper: 65536)
-                      bn:bool=MOCO_ARGS['bn']): # BatchNorm in the projector's hidden layer (v2: none)
+                      bn:bool=MOCO_ARGS['bn'], # BatchNorm in the projector's hidden layer (v2: none)
+                      symmetric:bool=MOCO_ARGS['symmetric']): # both views are queries and keys; False: one query and one key per image (v2)
     "A `MoCoModel` with MoCo v2's MLP projector sized from `encoder.num_features`"
-    return MoCoModel(encoder, create_mlp_module(encoder_features(encoder), hidden_size, projection_size, bn), queue_size)
+    return MoCoModel(encoder, create_mlp_module(encoder_features(encoder), hidden_size, projection_size, bn), queue_size, symmetric)
 
 # %% ../../nbs/12_vision.moco.ipynb #dbc00ac0
 @delegates()
 class MoCo(MultiViewMethod):
-    "MoCo v2: InfoNCE of each view's query against the other view's key and a queue of earlier keys"
+    "MoCo v2: InfoNCE of each view's query against the other view's key and a queue of earlier keys (the model's `symmetric`: both ways, or view 1 against view 2)"
     def __init__(self,
                  aug_pipelines:list, # two augmentation pipelines, one per view
                  temp:float=MOCO_ARGS['temp'], # temperature of the InfoNCE loss (v2: 0.2)
@@ -71,10 +81,13 @@ class MoCo(MultiViewMethod):
         super().__init__(aug_pipelines, **kwargs); store_attr('temp,momentum')
 
     def compute_loss(self, pred):
-        (q1, q2), (k1, k2) = pred[0].chunk(2), pred[1].chunk(2)
+        q, k = pred
         queue = self.module.queue.clone()
-        loss = (info_nce(q1, k2, self.temp, queue=queue[1]) + info_nce(q2, k1, self.temp, queue=queue[0])) / 2
-        if self.training: self.module.enqueue(torch.stack(self.gathered_views(pred[1])))
+        if self.module.symmetric:
+            (q1, q2), (k1, k2) = q.chunk(2), k.chunk(2)
+            loss = (info_nce(q1, k2, self.temp, queue=queue[1]) + info_nce(q2, k1, self.temp, queue=queue[0])) / 2
+        else: loss = info_nce(q, k, self.temp, queue=queue[0])
+        if self.training: self.module.enqueue(torch.stack(self.gathered_views(k, len(queue))))
         return loss
 
     def after_step(self): self.module.update_targets(self.momentum)
