@@ -15,7 +15,7 @@ from fastai.callback.progress import ProgressCallback
 from fastai.callback.tensorboard import TensorBoardCallback
 from importlib.metadata import version
 from .layers import create_encoder, Encoder, module_arch, module_encoder, _in_channels
-from .settings import ConfigError, view_size, expand_views
+from .settings import ConfigError, view_size, expand_views, plain
 from .registry import get_method
 from .config import resolve_config, opt_func, lr_schedule, method_aug_pipelines
 from .runs import RunFolder, EXPORTS, weights_file, read_weights, checkpoint_meta, load_body, load_encoder
@@ -381,7 +381,7 @@ def pretrain(out, # folder of the run: config, logs, checkpoints, exported backb
     set_seed(seed + rk)  # the encoder's initial weights
     encoder = build_encoder(cfg, module)
     check_view_sizes(encoder, cfg)
-    state = check_out(out, cfg, resume, overwrite)
+    state = check_out(out, cfg, resume, overwrite, defaults=dict(method_args=plain(get_method(cfg['method']).args)))  # a method argument added later: older runs had its default
     init = init_weights(encoder, init_from, method) if init_from and not state else None
     net = build_model(cfg, encoder)  # method arguments that do not fit the encoder fail here, before anything is written
     if (devices or 1) > 1 and ws == 1:

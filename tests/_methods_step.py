@@ -72,6 +72,8 @@ METHODS = dict(
             lambda pipes, gather: (DistributedSimCLR if gather else SimCLR)(pipes, temp=0.2)),
     moco=(lambda enc: create_moco_model(enc, hidden_size=64, projection_size=32, queue_size=16),
           lambda pipes, gather: MoCo(pipes, temp=0.2, gather=gather)),
+    moco_asym=(lambda enc: create_moco_model(enc, hidden_size=64, projection_size=32, queue_size=16, symmetric=False),   # one query and one key per image, one queue
+               lambda pipes, gather: MoCo(pipes, temp=0.2, gather=gather)),
     barlow_twins=(lambda enc: create_projector_model(enc, 64, 32, bn=False),
                   lambda pipes, gather: BarlowTwins(pipes, lambd=5e-3, gather=gather)),
     vicreg=(lambda enc: create_projector_model(enc, 64, 32, bn=False),

@@ -1,10 +1,10 @@
 """Two gloo processes on CPU train exactly like one process on the whole batch, for every method whose loss couples the
-samples of a batch: SimCLR (`DistributedSimCLR`), MoCo (keys gathered into the queue), Barlow Twins and VICReg (batch
-statistics over the gathered embeddings), DINO (its center, the mean of the teacher's outputs over the global batch),
-SwAV (Sinkhorn's sums over the samples of every process, each process's share of the queue, the gathered embeddings
-queued), DINOv2 (Sinkhorn-Knopp targets of the class tokens and of the hidden patch tokens over the global batch, KoLeo
-over the gathered class tokens; masks drawn from the views' own pixels), distillation (every process's teacher features
-go into the queue).
+samples of a batch: SimCLR (`DistributedSimCLR`), MoCo (keys gathered into the queue; symmetric, and v2's one query and
+one key per image), Barlow Twins and VICReg (batch statistics over the gathered embeddings), DINO (its center, the mean
+of the teacher's outputs over the global batch), SwAV (Sinkhorn's sums over the samples of every process, each
+process's share of the queue, the gathered embeddings queued), DINOv2 (Sinkhorn-Knopp targets of the class tokens and of
+the hidden patch tokens over the global batch, KoLeo over the gathered class tokens; masks drawn from the views' own
+pixels), distillation (every process's teacher features go into the queue).
 One torchrun launch runs them all (`_methods_step.py`), in float64, and also runs each method without gathering (each
 process's loss and state from its own samples only): the broken case the comparison must tell apart.
 Gradient caching (`GradCache`, `pretrain(accumulate=K)`) is held to the same standard: one process that runs the batch
@@ -31,7 +31,7 @@ import os, subprocess, sys, torch
 from pathlib import Path
 
 HERE = Path(__file__).parent
-COUPLED = ('simclr', 'moco', 'barlow_twins', 'vicreg', 'dino', 'swav', 'dinov2', 'distillation')
+COUPLED = ('simclr', 'moco', 'moco_asym', 'barlow_twins', 'vicreg', 'dino', 'swav', 'dinov2', 'distillation')
 MEAN_OVER_IMAGES = ('mae',)   # their loss is a mean of each image's terms: 2 processes equal 1 without gathering too
 TOL = 1e-9   # relative: float64's rounding stays 1e4 times below it, a computation that differs is 1e7 times above
 
@@ -57,7 +57,7 @@ def test_two_processes_equal_one(tmp_path):
         ref = torch.load(one/f'{m}_rank0.pt', weights_only=True)
         ranks = [torch.load(two/f'{m}_rank{r}.pt', weights_only=True) for r in range(2)]
         assert ref['loss'].dtype == torch.float64, m
-        if m in ('simclr', 'moco', 'swav'): assert ranks[0]['loss'] != ranks[1]['loss'], m   # each rank's anchors differ
+        if m in ('simclr', 'moco', 'moco_asym', 'swav'): assert ranks[0]['loss'] != ranks[1]['loss'], m   # each rank's anchors differ
         assert ref['grads'].keys() == ranks[0]['grads'].keys() == ranks[1]['grads'].keys(), m
         for name, g in ref['grads'].items(): assert g.abs().max() > 0, (m, name)   # every parameter learns
         for name in ('queue', 'center'):   # the state the step leaves (queues, DINO's center) is not empty
