@@ -175,14 +175,16 @@ def create_encoder(arch, # a timm model name, an xresnet name (`xresnet18`, `xse
                    pool_type:str=PoolingType.CatAvgMax, # a `PoolingType`; transformers use their own token pooling
                    checkpoint:bool=False, # gradient checkpointing per stage/block, to save activation memory
                    small_input:bool|int=False, # a stem without max-pool for 28-32 px images (CNNs): True/1: stride 1, 2: stride 2; transformers ignore it
-                   full_depth_init:bool=False, # start at 1 the normalizations the architecture starts at 0 (`full_depth`); not with `pretrained`
+                   full_depth_init:bool|float=False, # start the normalizations the architecture starts at 0 at 1 (True), or at a scale in (0, 1] (`full_depth`); not with `pretrained`
                    **kwargs): # passed to the model's constructor (`timm.create_model`, `xresnet18`...)
     "An `Encoder` mapping `(B, n_in, H, W)` images to `(B, num_features)` features"
     if pool_type not in _pooling_types(): raise ValueError(f"pool_type must be one of {_pooling_types()}, not {pool_type!r}")
     if n_in < 1: raise ValueError(f"n_in must be >= 1, not {n_in}")
+    if not (isinstance(full_depth_init, bool) or (isinstance(full_depth_init, (int, float)) and 0 < full_depth_init <= 1)):
+        raise ValueError(f"full_depth_init must be True, False or a scale in (0, 1], not {full_depth_init!r}.")
     if full_depth_init and pretrained: raise ValueError("full_depth_init=True sets the init of untrained weights: drop it, or pretrained=True.")
     body, kind = _resolve(arch, n_in, pretrained, **kwargs)
-    if full_depth_init: full_depth(body)
+    if full_depth_init: full_depth(body, float(full_depth_init))
     config = dict(arch=arch if isinstance(arch, str) else getattr(arch, '__name__', str(arch)), n_in=n_in,
                   pool_type=pool_type, small_input=small_input, full_depth_init=full_depth_init, kwargs=kwargs)
     if kind == 'timm' and _token_pooled(body):
@@ -199,12 +201,13 @@ def create_encoder(arch, # a timm model name, an xresnet name (`xresnet18`, `xse
     return enc
 
 # %% ../nbs/01_layers.ipynb #f0d1e2a4
-def full_depth(model:nn.Module) -> nn.Module:
-    "Start at 1 every normalization layer whose scale the architecture started at 0 (a residual block's last BatchNorm); returns `model`"
+def full_depth(model:nn.Module,
+               scale:float=1.): # the scale they start at: 1, the full-depth random net; less, each residual branch scaled down
+    "Start at `scale` every normalization layer whose scale the architecture started at 0 (a residual block's last BatchNorm); returns `model`"
     norms = (nn.modules.batchnorm._BatchNorm, nn.GroupNorm, nn.LayerNorm)
     with torch.no_grad():
         for m in model.modules():
-            if isinstance(m, norms) and getattr(m, 'weight', None) is not None and not m.weight.any(): m.weight.fill_(1.)
+            if isinstance(m, norms) and getattr(m, 'weight', None) is not None and not m.weight.any(): m.weight.fill_(scale)
     return model
 
 # %% ../nbs/01_layers.ipynb #785b976b
