@@ -323,7 +323,7 @@ def _filled(old:dict, defaults:dict) -> dict:
     return out
 
 def check_out(out:Path, cfg:dict, resume:bool=True, overwrite:bool=False,
-              defaults:dict|None=None): # declared defaults (e.g. `dict(method_args=...)`): a config.json written before a setting existed is read with it at its default
+              defaults:dict|None=None): # declared defaults (`pretrain`: `dict(method_args=...)`): a config.json written before a setting existed is read with it at its default, which must be the behaviour before it
     "The checkpoint to resume from (None: start anew), or a `ConfigError` when `out` holds a different run or is no folder"
     f = next((p for p in (out, *out.parents) if p.exists() and not p.is_dir()), None)
     if f is not None: raise ConfigError(f"out '{out}' cannot be a run folder: '{f}' is a file. Pass a folder (a new one, or a run's).")

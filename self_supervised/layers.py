@@ -5,7 +5,7 @@ images to feature vectors, the MLP heads put on it, and gradient checkpointing."
 
 # %% ../nbs/01_layers.ipynb #ef1f593a
 from __future__ import annotations
-import difflib, inspect
+import difflib, inspect, numbers
 import torch, torch.nn as nn
 import timm
 from timm.layers import SelectAdaptivePool2d
@@ -180,11 +180,9 @@ def create_encoder(arch, # a timm model name, an xresnet name (`xresnet18`, `xse
     "An `Encoder` mapping `(B, n_in, H, W)` images to `(B, num_features)` features"
     if pool_type not in _pooling_types(): raise ValueError(f"pool_type must be one of {_pooling_types()}, not {pool_type!r}")
     if n_in < 1: raise ValueError(f"n_in must be >= 1, not {n_in}")
-    if not (isinstance(full_depth_init, bool) or (isinstance(full_depth_init, (int, float)) and 0 < full_depth_init <= 1)):
-        raise ValueError(f"full_depth_init must be True, False or a scale in (0, 1], not {full_depth_init!r}.")
-    if full_depth_init and pretrained: raise ValueError("full_depth_init=True sets the init of untrained weights: drop it, or pretrained=True.")
+    if full_depth_init is not False and pretrained: raise ValueError("full_depth_init sets the init of untrained weights: drop it, or pretrained=True.")
     body, kind = _resolve(arch, n_in, pretrained, **kwargs)
-    if full_depth_init: full_depth(body, float(full_depth_init))
+    if full_depth_init is not False: full_depth(body, 1. if full_depth_init is True else full_depth_init)
     config = dict(arch=arch if isinstance(arch, str) else getattr(arch, '__name__', str(arch)), n_in=n_in,
                   pool_type=pool_type, small_input=small_input, full_depth_init=full_depth_init, kwargs=kwargs)
     if kind == 'timm' and _token_pooled(body):
@@ -202,8 +200,11 @@ def create_encoder(arch, # a timm model name, an xresnet name (`xresnet18`, `xse
 
 # %% ../nbs/01_layers.ipynb #f0d1e2a4
 def full_depth(model:nn.Module,
-               scale:float=1.): # the scale they start at: 1, the full-depth random net; less, each residual branch scaled down
+               scale:float=1., # the scale they start at, in (0, 1]: 1, the full-depth random net; less, each residual branch scaled down
+              ) -> nn.Module:
     "Start at `scale` every normalization layer whose scale the architecture started at 0 (a residual block's last BatchNorm); returns `model`"
+    if isinstance(scale, bool) or not isinstance(scale, numbers.Real) or not 0 < scale <= 1:
+        raise ValueError(f"full_depth_init must be True, False or a scale in (0, 1], not {scale!r}.")
     norms = (nn.modules.batchnorm._BatchNorm, nn.GroupNorm, nn.LayerNorm)
     with torch.no_grad():
         for m in model.modules():

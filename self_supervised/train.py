@@ -381,7 +381,8 @@ def pretrain(out, # folder of the run: config, logs, checkpoints, exported backb
     set_seed(seed + rk)  # the encoder's initial weights
     encoder = build_encoder(cfg, module)
     check_view_sizes(encoder, cfg)
-    state = check_out(out, cfg, resume, overwrite, defaults=dict(method_args=plain(get_method(cfg['method']).args)))  # a method argument added later: older runs had its default
+    declared = json.loads(json.dumps(plain(get_method(cfg['method']).args)))  # as config.json holds them
+    state = check_out(out, cfg, resume, overwrite, defaults=dict(method_args=declared))  # a method argument added later: older runs had its default
     init = init_weights(encoder, init_from, method) if init_from and not state else None
     net = build_model(cfg, encoder)  # method arguments that do not fit the encoder fail here, before anything is written
     if (devices or 1) > 1 and ws == 1:

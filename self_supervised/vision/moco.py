@@ -20,11 +20,11 @@ __all__ = ['MOCO_ARGS', 'MOCO_SMALL_PRESET', 'MoCoModel', 'create_moco_model', '
 MOCO_ARGS = declare(
     temp=(0.2, '> 0', 'the temperature of the InfoNCE loss (v2: 0.2)'),
     momentum=(0.999, '[0, 1]', 'the momentum of the key encoder (paper: 0.999)'),
-    queue_size=(65536, 'int >= 1', 'the keys kept as negatives, per view (paper: 65536); capped at the data\'s size'),
+    queue_size=(65536, 'int >= 1', 'the keys kept as negatives, per queue (one per view that is a key) (paper: 65536); capped at the data\'s size'),
     hidden_size=(2048, 'int >= 1', "the width of the projector's hidden layer (v2: 2048)"),
     projection_size=(128, 'int >= 1', 'the size of queries and keys (paper: 128)'),
     bn=(False, 'bool', "BatchNorm in the projector's hidden layer (v2: none; v3: BatchNorm)"),
-    symmetric=(True, 'bool', "both views are queries and keys (solo-learn's v2+, v3); False: view 1 the query, view 2 the key, half the compute per image (v2)"))
+    symmetric=(True, 'bool', "both views are queries and keys (solo-learn's v2+, v3); False: view 1 the query, view 2 the key, half the compute per image (v2's passes and loss)"))
 
 # %% ../../nbs/12_vision.moco.ipynb #6e5fde1c
 def _two_views(x):
@@ -34,7 +34,7 @@ def _two_views(x):
     return x[0], x[1]
 
 class MoCoModel(MomentumModel):
-    "Online encoder and projector, their momentum copies, and a queue of keys per view: views -> `(queries, keys)`"
+    "Online encoder and projector, their momentum copies, and a queue of keys per view that is a key: views -> `(queries, keys)`"
     targets = ('encoder', 'projector')
     def __init__(self, encoder:nn.Module, projector:nn.Module, queue_size:int=MOCO_ARGS['queue_size'],
                  symmetric:bool=MOCO_ARGS['symmetric']): # both views are queries and keys; False: view 1 the query, view 2 the key
@@ -63,7 +63,7 @@ class MoCoModel(MomentumModel):
 def create_moco_model(encoder:nn.Module, # an encoder with `num_features`, e.g. from `create_encoder`
                       hidden_size:int=MOCO_ARGS['hidden_size'], # width of the projector's hidden layer (v2: 2048)
                       projection_size:int=MOCO_ARGS['projection_size'], # size of queries and keys (paper: 128)
-                      queue_size:int=MOCO_ARGS['queue_size'], # keys kept as negatives, per view (paper: 65536)
+                      queue_size:int=MOCO_ARGS['queue_size'], # keys kept as negatives, per queue (paper: 65536)
                       bn:bool=MOCO_ARGS['bn'], # BatchNorm in the projector's hidden layer (v2: none)
                       symmetric:bool=MOCO_ARGS['symmetric']): # both views are queries and keys; False: one query and one key per image (v2)
     "A `MoCoModel` with MoCo v2's MLP projector sized from `encoder.num_features`"
