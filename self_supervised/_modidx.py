@@ -183,8 +183,6 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                      'self_supervised/checkpoint.py'),
                                             'self_supervised.checkpoint._csv': ('checkpoint.html#_csv', 'self_supervised/checkpoint.py'),
                                             'self_supervised.checkpoint._diff': ('checkpoint.html#_diff', 'self_supervised/checkpoint.py'),
-                                            'self_supervised.checkpoint._filled': ( 'checkpoint.html#_filled',
-                                                                                    'self_supervised/checkpoint.py'),
                                             'self_supervised.checkpoint._no_space': ( 'checkpoint.html#_no_space',
                                                                                       'self_supervised/checkpoint.py'),
                                             'self_supervised.checkpoint._opt_state': ( 'checkpoint.html#_opt_state',

@@ -15,7 +15,7 @@ from fastai.callback.core import Callback
 from fastai.callback.progress import ProgressCallback
 from fastai.distributed import DistributedDL
 from torch.utils.tensorboard import SummaryWriter
-from .settings import ConfigError, is_number
+from .settings import ConfigError, is_number, _merged
 from .runs import RunFolder, load_checkpoint, checkpoint_meta
 import self_supervised.distributed as ssd
 
@@ -314,14 +314,6 @@ def _diff(old:dict, new:dict, prefix=''):
         elif a != b: out.append(f'{prefix}{k} ({a!r} -> {b!r})')
     return out
 
-def _filled(old:dict, defaults:dict) -> dict:
-    "`old` with the keys of `defaults` it lacks added, nested dicts filled key by key"
-    out = dict(old)
-    for k, v in defaults.items():
-        if k not in out: out[k] = v
-        elif isinstance(out[k], dict) and isinstance(v, dict): out[k] = _filled(out[k], v)
-    return out
-
 def check_out(out:Path, cfg:dict, resume:bool=True, overwrite:bool=False,
               defaults:dict|None=None): # declared defaults (`pretrain`: `dict(method_args=...)`): a config.json written before a setting existed is read with it at its default, which must be the behaviour before it
     "The checkpoint to resume from (None: start anew), or a `ConfigError` when `out` holds a different run or is no folder"
@@ -332,7 +324,7 @@ def check_out(out:Path, cfg:dict, resume:bool=True, overwrite:bool=False,
     if not cfg_file.exists() or not ckpt.exists() or overwrite: return None  # no epoch trained there: nothing to keep or resume
     try: old = json.loads(cfg_file.read_text())
     except ValueError: raise ConfigError(f"'{cfg_file}' is not valid JSON: fix it, pass another `out`, or overwrite=True.") from None
-    diff = _diff(_filled({k: v for k, v in old.items() if k != 'info'}, defaults or {}), cfg)
+    diff = _diff(_merged(defaults or {}, {k: v for k, v in old.items() if k != 'info'}), cfg)  # old over the defaults
     changed = [d for d in diff if d.split(' ', 1)[0].endswith('_sha256')]  # a file the run depends on (distillation's teacher)
     if changed: raise ConfigError(f"A file the run in '{out}' depends on changed since it started ({'; '.join(changed)}): "
                                   "put the original file back to resume the run, or pass another `out` or overwrite=True to start a new one.")
