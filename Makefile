@@ -33,8 +33,9 @@ $(ONNX_STAMP): $(STAMP) pyproject.toml constraints.txt
 sync: $(STAMP)
 	PATH=$(BIN):$$PATH bash tools/check_sync.sh
 
+# nbdev-test's run of every notebook, the longest first (tools/test_nbs.py: by nbs/durations.json, which `make outputs` writes)
 nbs: $(ONNX_STAMP)
-	$(SCRATCH) OMP_NUM_THREADS=1 $(BIN)/nbdev-test nbs --n-workers $(NWORK) --do-print --timing
+	$(SCRATCH) OMP_NUM_THREADS=1 $(PY) tools/test_nbs.py -n $(NWORK)
 
 test: $(ONNX_STAMP) sync check-outputs nbs
 	$(SCRATCH) $(PY) -m pytest -q --durations=12 tests
@@ -66,7 +67,7 @@ docs-check: docs
 	$(PY) tools/docs_check.py $(DOCS_CHECK)
 
 test-all: $(ONNX_STAMP) sync
-	$(SCRATCH) OMP_NUM_THREADS=1 $(BIN)/nbdev-test nbs --n-workers $(NWORK) --flags slow --do-print --timing
+	$(SCRATCH) OMP_NUM_THREADS=1 $(PY) tools/test_nbs.py -n $(NWORK) --flags slow
 	$(SCRATCH) $(PY) -m pytest -q -m '' tests
 
 export: $(STAMP)

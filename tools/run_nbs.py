@@ -3,6 +3,7 @@
 GitHub, in Jupyter and on the site (`make docs`). Every cell that ran is stamped with a hash of its source (`src_hash`
 in the cell's metadata, kept by nbdev-clean), so that `tools/check_outputs.py` finds outputs that are missing or stale.
 Cells flagged `#| slow` or `#| notest` are not run here (`make test-all` runs them) and keep no outputs.
+Each notebook's seconds go to `nbs/durations.json`, from which `tools/test_nbs.py` (`make test`) starts the longest first.
 
 usage: python tools/run_nbs.py [-n WORKERS] [NOTEBOOK ...]     (default: every notebook in nbs/); then `nbdev-clean`
 """
@@ -16,6 +17,7 @@ SKIP_FLAGS = ['notest', 'slow']
 SETUP = ("import matplotlib as _mpl; _mpl.rcParams['figure.dpi'] = 60\n%config InlineBackend.figure_formats = ['png']\n"
          "import warnings as _w; _w.filterwarnings('ignore', message=r'`torch\\.jit\\.script` is deprecated', category=FutureWarning)")
 MAX_STREAM = 4000  # characters of a long log kept: its start and its end
+DURATIONS = Path(__file__).resolve().parent.parent/'nbs'/'durations.json'   # each notebook's seconds in its last run here
 MAX_PNG = 80_000  # bytes of base64: a larger PNG (a photo) is stored as a JPEG when that is smaller
 
 def _small_picture(data:dict) -> dict:
@@ -84,10 +86,13 @@ def main():
     failed = []
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     import run_nbs   # by module name: IPython replaces `__main__` in the workers
+    secs_of = json.loads(DURATIONS.read_text()) if DURATIONS.exists() else {}
     with ProcessPoolExecutor(a.workers) as ex:   # forked workers, as nbdev-test runs notebooks
         for fn, ok, secs, err in ex.map(run_nbs.run_nb, nbs):
             print(f"{'ran' if ok else 'FAILED'} {Path(fn).name} in {secs:.0f} s", flush=True)
-            if not ok: failed.append(fn); sys.stderr.write(err + '\n')
+            if ok: secs_of[Path(fn).name] = round(secs)
+            else: failed.append(fn); sys.stderr.write(err + '\n')
+    DURATIONS.write_text(json.dumps(dict(sorted(secs_of.items())), indent=1) + '\n')   # tools/test_nbs.py starts the longest first
     if failed: sys.exit(f"{len(failed)} notebook(s) failed and were left as they were: {', '.join(Path(f).name for f in failed)}")
 
 if __name__ == '__main__': main()
