@@ -3,7 +3,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-# pytest/nbdev-test workers: 2 cores on CI
+# pytest/notebook-test workers: 2 cores on CI
 NWORK  ?= 2
 # what the notebooks and tests write to temporary folders (runs, checkpoints, image folders) goes under one scratch
 # folder per command, removed when the command ends, passed or failed: repeated runs leave nothing behind in /tmp

@@ -11,10 +11,9 @@ import argparse, json, sys
 from pathlib import Path
 from fastcore.parallel import parallel
 from fastcore.xtras import working_directory
-from nbdev.config import get_config
+from nbdev.config import get_config, import_obj
 from nbdev.doclinks import nbglob
 from nbdev.test import test_nb, nb_test_cells, _keep_file
-from nbdev.config import import_obj
 
 DURATIONS = Path(__file__).resolve().parent.parent/'nbs'/'durations.json'
 
@@ -32,7 +31,7 @@ def main():
     p.add_argument('-n', '--workers', type=int, default=2)
     p.add_argument('--flags', default='', help="space-separated test flags to run that are normally skipped (e.g. 'slow')")
     a = p.parse_args()
-    cfg = get_config()
+    cfg = get_config(DURATIONS.parent)   # the project's, from wherever the script runs
     skip_flags = cfg.tst_flags.split() if isinstance(cfg.tst_flags, str) else cfg.tst_flags
     files = longest_first([Path(f).absolute() for f in a.nbs] or [f.absolute() for f in nbglob(cfg.nbs_path, as_path=True) if _keep_file(f, '.notest')], durations())
     with working_directory(cfg.nbs_path):
