@@ -20,6 +20,10 @@ MAX_STREAM = 4000  # characters of a long log kept: its start and its end
 DURATIONS = Path(__file__).resolve().parent.parent/'nbs'/'durations.json'   # each notebook's seconds in its last run here
 MAX_PNG = 80_000  # bytes of base64: a larger PNG (a photo) is stored as a JPEG when that is smaller
 
+def durations() -> dict:
+    "`{notebook name: seconds}` of each notebook's last run here (`nbs/durations.json`; a fresh-clone test run seeded it)"
+    return json.loads(DURATIONS.read_text()) if DURATIONS.exists() else {}
+
 def _small_picture(data:dict) -> dict:
     "`data` of a display output with a large PNG replaced by a JPEG (quality 80) when that is smaller"
     png = data.get('image/png')
@@ -86,7 +90,7 @@ def main():
     failed = []
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     import run_nbs   # by module name: IPython replaces `__main__` in the workers
-    secs_of = json.loads(DURATIONS.read_text()) if DURATIONS.exists() else {}
+    secs_of = durations()
     with ProcessPoolExecutor(a.workers) as ex:   # forked workers, as nbdev-test runs notebooks
         for fn, ok, secs, err in ex.map(run_nbs.run_nb, nbs):
             print(f"{'ran' if ok else 'FAILED'} {Path(fn).name} in {secs:.0f} s", flush=True)

@@ -7,19 +7,14 @@ last ones are long (33_guide) one worker waits idle for the other at the end.
 usage: python tools/test_nbs.py [-n WORKERS] [--flags 'slow'] [NOTEBOOK ...]     (default: every notebook of nbs/;
        prints each notebook's seconds, slowest first)
 """
-import argparse, json, sys
+import argparse, sys
 from pathlib import Path
 from fastcore.parallel import parallel
 from fastcore.xtras import working_directory
 from nbdev.config import get_config, import_obj
 from nbdev.doclinks import nbglob
 from nbdev.test import test_nb, nb_test_cells, _keep_file
-
-DURATIONS = Path(__file__).resolve().parent.parent/'nbs'/'durations.json'
-
-def durations() -> dict:
-    "`{notebook name: seconds}` of the last `tools/run_nbs.py` run of each"
-    return json.loads(DURATIONS.read_text()) if DURATIONS.exists() else {}
+from run_nbs import DURATIONS, durations   # the times `make outputs` writes (this script's folder is on the path)
 
 def longest_first(files:list, secs:dict) -> list:
     "`files` by their seconds in `secs`, longest first; those without a time before all, in name order"
