@@ -1,6 +1,6 @@
 """One training step of every method whose loss couples the samples of a batch (SimCLR's negatives, MoCo's queue,
 Barlow Twins' and VICReg's batch statistics, DINO's center, SwAV's Sinkhorn codes and queue, DINOv2's Sinkhorn targets and KoLeo, distillation's queue of
-teacher features), on 8 real MNIST digits; run as one process, or under torchrun with `gather=True`. Writes, per method,
+teacher features), on 8 real MNIST digits through timm's small `test_resnet` without BatchNorm; run as one process, or under torchrun with `gather=True`. Writes, per method,
 the reported loss, every parameter gradient (after DDP averaging) and the model's buffers after the step to
 `<out>/<method>_rank<r>.pt`. The one process also runs each method with `GradCache(2)` (`<method>_chunks2_rank0.pt`):
 the batch through the model in 2 parts of 4 images, the parts the 2 processes hold; under torchrun, SimCLR and DINO
@@ -108,7 +108,7 @@ def step(method, out, distributed, gather=None, chunks=1):
     dls = DataLoaders(DataLoader(ds, bs=bs, shuffle=False), DataLoader(ds, bs=bs), device='cpu')
     torch.manual_seed(0)   # same initial weights (and MoCo queue) in every process
     make_model, make_cb = METHODS[method]
-    model = make_model(create_encoder('resnet18', n_in=1, pool_type='avg', norm_layer=nn.Identity))   # no BatchNorm
+    model = make_model(create_encoder('test_resnet', n_in=1, pool_type='avg', norm_layer=nn.Identity))   # no BatchNorm
     gather = distributed if gather is None else gather
     cb = make_cb([Pipeline([view1], split_idx=0), Pipeline([view2], split_idx=0)], gather)
     learn = Learner(dls, model, loss_func=noop, cbs=[cb] + ([GradCache(chunks)] if chunks > 1 else []), opt_func=SGD, lr=0.)
