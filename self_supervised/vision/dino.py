@@ -143,7 +143,9 @@ class DINO(MultiViewMethod):
         return loss
 
     def before_step(self):
-        if self.epoch < self.freeze_last_layer:
+        # the schedule's first `freeze_last_layer` epochs, counted in `pct_train` (in whole steps) as the warmup is: the
+        # same steps as `self.epoch` in a plain fit, and stretched with the schedule where `pct_train` is (a time budget)
+        if round(self.pct_train * self.n_epoch * self.n_iter) < self.freeze_last_layer * self.n_iter:
             for h in set(self.module.heads()):
                 for p in h.last_layer.parameters(): p.grad = None
 
