@@ -37,8 +37,10 @@ sync: $(STAMP)
 nbs: $(ONNX_STAMP)
 	$(SCRATCH) OMP_NUM_THREADS=1 $(PY) tools/test_nbs.py -n $(NWORK)
 
+# pytest in NWORK workers (pytest-xdist), a test file per worker, one thread each: the tests launch processes of their
+# own, and torch's threads spin while they wait for a core, so more threads than cores cost time
 test: $(ONNX_STAMP) sync check-outputs nbs
-	$(SCRATCH) $(PY) -m pytest -q --durations=12 tests
+	$(SCRATCH) OMP_NUM_THREADS=1 $(PY) -m pytest -q -n $(NWORK) --dist loadfile --durations=12 tests
 
 # the notebooks are committed executed (they are the docs): `make outputs` runs them (or NBS="nbs/a.ipynb ...") and
 # keeps their outputs; check-outputs fails when a cell's outputs are missing or older than its source

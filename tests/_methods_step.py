@@ -1,7 +1,8 @@
-"""One training step of every method whose loss couples the samples of a batch (SimCLR's negatives, MoCo's queue,
-Barlow Twins' and VICReg's batch statistics, DINO's center, SwAV's Sinkhorn codes and queue, DINOv2's Sinkhorn targets and KoLeo, distillation's queue of
-teacher features), on 8 real MNIST digits through timm's small `test_resnet` without BatchNorm; run as one process, or under torchrun with `gather=True`. Writes, per method,
-the reported loss, every parameter gradient (after DDP averaging) and the model's buffers after the step to
+"""One training step of every method whose loss couples the samples of a batch (SimCLR's negatives, MoCo's queue, Barlow
+Twins' and VICReg's batch statistics, DINO's center, SwAV's Sinkhorn codes and queue, DINOv2's Sinkhorn targets and
+KoLeo, distillation's queue of teacher features), on 8 real MNIST digits through timm's small `test_resnet` without
+BatchNorm; run as one process, or under torchrun with `gather=True`. Writes, per method, the reported loss, every
+parameter gradient (after DDP averaging) and the model's buffers after the step to
 `<out>/<method>_rank<r>.pt`. The one process also runs each method with `GradCache(2)` (`<method>_chunks2_rank0.pt`):
 the batch through the model in 2 parts of 4 images, the parts the 2 processes hold; under torchrun, SimCLR and DINO
 also run in 2 parts on each process (`<method>_chunks2_rank<r>.pt`: 4 parts of 2 images in all).

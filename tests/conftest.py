@@ -1,6 +1,6 @@
 """What the tests share through pytest: an MLflow tracking server (its own SQLite store, on 127.0.0.1) started as soon as
 the tests are collected when one of them uses it, so that its start-up (about 12 s on 2 cores) overlaps the tests that
-run before `test_trackers.py`."""
+run before `test_trackers.py`; under pytest-xdist (`make test`), by the worker that runs them, when they first ask."""
 import os, socket, subprocess, sys, tempfile, time, urllib.request, shutil
 from pathlib import Path
 import pytest
@@ -18,6 +18,9 @@ def _start():
     _server.update(proc=p, url=f'http://127.0.0.1:{port}', dir=d)
 
 def pytest_collection_finish(session):
+    # in one process only: pytest-xdist's workers each collect every test, and only one of them runs the tracker tests
+    # (`make test`: `--dist loadfile`), so there the fixture starts the server when first asked
+    if os.environ.get('PYTEST_XDIST_WORKER'): return
     if any('mlflow_server' in getattr(i, 'fixturenames', ()) for i in session.items): _start()
 
 def pytest_sessionfinish(session):

@@ -14,13 +14,14 @@ through the model in 2 parts equals the 2 processes (every coupled method), and 
 Measured (`differences`: the largest over loss, gradients and coupled state, relative to the one-process value's largest
 magnitude), the encoder timm's `test_resnet` without BatchNorm: one process against two at most 3.4e-14 in float64
 with the native kernels (= ATEN_CPU_CAPABILITY=avx2) and =default (an AVX2-only AMD EPYC, torch 2.14.1), the broken case
-at least 3.5e-2 (DINO's center). With the batch in 2 parts (`GradCache`) at most 3.4e-14 from the processes' step (MoCo,
+at least 3.5e-2 (DINO's center; DINOv2's, on `test_vit`, below). With the batch in 2 parts (`GradCache`) at most 3.4e-14 from the processes' step (MoCo,
 Barlow Twins and VICReg bitwise equal), and 3.4e-14 for 2 processes in 2 parts each against one process.
-Until 2026-12 the encoder was resnet18 (30 times the parameters; the test took 64-107 s, now about 25 s): at most
-1.5e-13, broken at least 4.9e-2, parts 1.5e-14, on an AVX-512 machine under the native kernels, avx2 and default. The
-same step in float32 differed by up to 3.8e-5 (VICReg): a gap that shrinks by the ratio of the two precisions' epsilons
-is rounding, not a difference in what is computed. (Where the float32 test failed, on Barlow Twins' gradients of
-magnitude up to 29, an absolute tolerance of 1e-5 asked for 3e-7 of them.) TOL sits orders of magnitude from both.
+Until a8843c0 (2026-12-06) the encoder was resnet18 (30 times the parameters; the test took 64-107 s, now about 25 s):
+at most 1.5e-13, broken at least 4.9e-2, parts 1.5e-14, on an AVX-512 machine under the native kernels, avx2 and
+default. With resnet18, the same step in float32 differed by up to 3.8e-5 (VICReg): a gap that shrinks by the ratio of
+the two precisions' epsilons is rounding, not a difference in what is computed. (Where that float32 test failed, on
+Barlow Twins' gradients of magnitude up to 29, an absolute tolerance of 1e-5 asked for 3e-7 of them.) TOL sits orders
+of magnitude from both.
 MAE, whose loss is a mean over images, is checked for 2 processes = 1 (7.5e-16) and for its parts, on a `test_vit` made
 for 28 px: with a position table of another size (resampled for each batch, `dynamic_img_size`) its gradient differed
 by 1.3e-9 between 1 and 2 processes, and by 7.5e-16 without the resampling: rounding, magnified by the resampling's
