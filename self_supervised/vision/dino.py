@@ -25,7 +25,7 @@ DINO_ARGS = declare(
     teacher_temp=(0.07, '> 0', "the teacher's temperature after warmup (paper: 0.07)"),
     warmup_teacher_temp=(0.04, '> 0', "the teacher's temperature at the start (paper: 0.04)"),
     warmup_teacher_temp_epochs=(30, '>= 0', "the epochs of the teacher temperature's warmup, at most half of training (paper: 30)"),
-    freeze_last_layer=(1, 'int >= 0', 'the epochs during which the prototypes do not move (paper: 1)'),
+    freeze_last_layer=(1, 'int >= 0', "the schedule's first epochs, during which the prototypes do not move (counted in pct_train as the warmup is; paper: 1)"),
     out_dim=(65536, 'int >= 1', 'the number of prototypes (paper: 65536)'),
     hidden_size=(2048, 'int >= 1', "the width of the head's hidden layers (paper: 2048)"),
     bottleneck_dim=(256, 'int >= 1', "the size of the head's L2-normalized bottleneck (paper: 256)"),
@@ -122,7 +122,7 @@ class DINO(MultiViewMethod):
                  teacher_temp:float=DINO_ARGS['teacher_temp'], # the teacher's temperature after warmup (paper: 0.04 to 0.07)
                  warmup_teacher_temp:float=DINO_ARGS['warmup_teacher_temp'], # the teacher's temperature at the start (paper: 0.04)
                  warmup_teacher_temp_epochs:float=DINO_ARGS['warmup_teacher_temp_epochs'], # epochs of the teacher temperature's warmup, at most half of training (paper: 30)
-                 freeze_last_layer:int=DINO_ARGS['freeze_last_layer'], # epochs during which the prototypes get no update (paper: 1)
+                 freeze_last_layer:int=DINO_ARGS['freeze_last_layer'], # the schedule's first epochs (in `pct_train`), during which the prototypes get no update (paper: 1)
                  **kwargs): # `print_augs`, `gather` (the center is the mean over every process)
         super().__init__(aug_pipelines, **kwargs)
         if not 1 <= n_global <= len(aug_pipelines): raise ValueError(f"n_global must be between 1 and the number of views ({len(aug_pipelines)}), not {n_global}")
@@ -144,7 +144,7 @@ class DINO(MultiViewMethod):
 
     def before_step(self):
         # the schedule's first `freeze_last_layer` epochs, counted in `pct_train` (in whole steps) as the warmup is: the
-        # same steps as `self.epoch` in a plain fit, and stretched with the schedule where `pct_train` is (a time budget)
+        # same steps as `self.epoch` in a plain fit, scaled with the schedule where a callback sets `pct_train`
         if round(self.pct_train * self.n_epoch * self.n_iter) < self.freeze_last_layer * self.n_iter:
             for h in set(self.module.heads()):
                 for p in h.last_layer.parameters(): p.grad = None
