@@ -1,5 +1,5 @@
 """Experiment trackers against the real thing: an MLflow tracking server on 127.0.0.1 (its own SQLite store, started by
-conftest.py as soon as the tests are collected), W&B in offline mode (the records its pinned version writes under the run
+conftest.py as soon as the tests are collected, or under pytest-xdist when first asked), W&B in offline mode (the records its pinned version writes under the run
 folder), and a server that is not there."""
 import json, re, socket, struct
 from pathlib import Path

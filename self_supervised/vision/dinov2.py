@@ -205,7 +205,7 @@ class DINOv2(DINO):
                  koleo_loss_weight:float=DINOV2_ARGS['koleo_loss_weight'], # weight of KoLeo (paper: 0.1)
                  sinkhorn_iters:int=DINOV2_ARGS['sinkhorn_iters'], # Sinkhorn-Knopp iterations (paper: 3)
                  momentum:float=DINOV2_ARGS['momentum'], # the teacher's momentum at the start, rising to 1 (paper, ViT-S/B: 0.992)
-                 freeze_last_layer:int=DINOV2_ARGS['freeze_last_layer'], # epochs during which the prototypes get no update (paper: 1)
+                 freeze_last_layer:int=DINOV2_ARGS['freeze_last_layer'], # the schedule's first epochs (in `pct_train`), during which the prototypes get no update (paper: 1)
                  **kwargs): # `n_global`, the temperatures, `print_augs`, `gather` (targets and KoLeo over every process's images)
         super().__init__(aug_pipelines, momentum=momentum, freeze_last_layer=freeze_last_layer, **kwargs)
         self.dino_loss_weight, self.ibot_loss_weight, self.koleo_loss_weight, self.sinkhorn_iters = dino_loss_weight, ibot_loss_weight, koleo_loss_weight, sinkhorn_iters
