@@ -11,11 +11,12 @@ Gradient caching (`GradCache`, `pretrain(accumulate=K)`) is held to the same sta
 through the model in 2 parts equals the 2 processes (every coupled method), and 2 processes that each run their share in
 2 parts equal one process on the whole batch (SimCLR and DINO: DDP's `no_sync` and the gathered loss with parts).
 
-Measured (`differences`: the largest over loss, gradients and coupled state, relative to the one-process value's largest
-magnitude), the encoder timm's `test_resnet` without BatchNorm: one process against two at most 3.4e-14 in float64
-with the native kernels (= ATEN_CPU_CAPABILITY=avx2) and =default (an AVX2-only AMD EPYC, torch 2.14.1), the broken case
-at least 3.5e-2 (DINO's center; DINOv2's, on `test_vit`, below). With the batch in 2 parts (`GradCache`) at most 3.4e-14 from the processes' step (MoCo,
-Barlow Twins and VICReg bitwise equal), and 3.4e-14 for 2 processes in 2 parts each against one process.
+Measured (`differences`: the largest over loss, gradients and coupled state, relative to the one-process value's
+largest magnitude), the encoder timm's `test_resnet` without BatchNorm: one process against two at most 3.4e-14 in
+float64 with the native kernels (= ATEN_CPU_CAPABILITY=avx2) and =default (an AVX2-only AMD EPYC, torch 2.14.1), the
+broken case at least 3.5e-2 (DINO's center; DINOv2's, on `test_vit`, below). With the batch in 2 parts (`GradCache`) at
+most 3.4e-14 from the processes' step (MoCo, Barlow Twins and VICReg bitwise equal), and 3.4e-14 for 2 processes in 2
+parts each against one process.
 Until a8843c0 (2026-12-06) the encoder was resnet18 (30 times the parameters; the test took 64-107 s, now about 25 s):
 at most 1.5e-13, broken at least 4.9e-2, parts 1.5e-14, on an AVX-512 machine under the native kernels, avx2 and
 default. With resnet18, the same step in float32 differed by up to 3.8e-5 (VICReg): a gap that shrinks by the ratio of

@@ -111,8 +111,8 @@ under each kind of arithmetic of the last column (of {all_envs}), and each broke
 with 1 thread. A kind the last column does not name was not run for that group (`--add` measures one more kind and joins
 its runs to the others): every group ran under native, avx2 and default; onednn-avx2 (oneDNN's convolutions limited to
 AVX2, which `ATEN_CPU_CAPABILITY` does not reach) only where named; on a machine whose own kernels are AVX2 (see below),
-native and avx2 are the same kind (simclr's and barlow_twins' bounds since 2026-12-06 were measured on one: no AVX-512 run). On the groups
-measured under all four (byol, test_utils, and simclr's longer fit before 2026-12-06), the kind of arithmetic moved the
+native and avx2 are the same kind (simclr's and barlow_twins' bounds since 2026-12-06 were measured on one: no AVX-512
+run). On the groups measured under all four (byol, test_utils, and simclr's longer fit before 2026-12-06), the kind of arithmetic moved the
 least and the largest value of a check by at most 0.28 of its spread over seeds and threads (that simclr fit's spread),
 where a bound sits at least one spread from them. A bound sits midway
 between the least healthy value and the broken case's nearest value; "gap / spread" is the distance between those two

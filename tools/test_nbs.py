@@ -1,8 +1,9 @@
 #!/usr/bin/env python
 """Test the notebooks as `nbdev-test nbs` does (nbdev's own `test_nb` on each, in forked workers, with the project's
 `tst_flags`, cell timeout and setup), but start them longest first: by the seconds of each in `nbs/durations.json`
-(`tools/run_nbs.py`, `make outputs`, writes those of the notebooks it runs), a notebook without a time first. nbdev-test starts them in name order, and when the
-last ones are long (33_guide) one worker waits idle for the other at the end.
+(`tools/run_nbs.py`, `make outputs`, writes those of the notebooks it runs), a notebook without a time first.
+nbdev-test starts them in name order, and when the last ones are long (33_guide) one worker waits idle for the other at
+the end.
 
 usage: python tools/test_nbs.py [-n WORKERS] [--flags 'slow'] [NOTEBOOK ...]     (default: every notebook of nbs/;
        prints each notebook's seconds, slowest first)
