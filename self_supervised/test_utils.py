@@ -4,13 +4,15 @@
 
 # %% ../nbs/08_test_utils.ipynb #6aec983c
 from __future__ import annotations
-import json, os, torch, torch.nn as nn
+import json, os, types, torch, torch.nn as nn
 from pathlib import Path
 from typing import Callable
+from fastai.callback.core import Callback
+from fastai.callback.schedule import ParamScheduler
 import self_supervised
 
 # %% auto #0
-__all__ = ['OPS', 'bounds_file', 'load_bounds', 'collapse', 'check_fit']
+__all__ = ['OPS', 'bounds_file', 'load_bounds', 'collapse', 'check_fit', 'ScaledSchedule']
 
 # %% ../nbs/08_test_utils.ipynb #e8a80d53
 OPS = {'>': lambda v, b: v > b, '<': lambda v, b: v < b}   # a healthy value is above / below its bound
@@ -25,10 +27,29 @@ def load_bounds(name:str) -> dict:
     return json.loads(f.read_text()).get(name, {}).get('checks', {}) if f.exists() else {}
 
 # %% ../nbs/08_test_utils.ipynb #58019e7e
+def _shapes(o):
+    "The shapes of the tensors in `o` (a tensor, or lists, tuples and dicts of them)"
+    if torch.is_tensor(o): return tuple(o.shape)
+    if isinstance(o, dict): o = list(o.values())
+    return tuple(_shapes(v) for v in o) if isinstance(o, (list, tuple)) else None
+
+def _collapsed_forward(self, *args, **kwargs):
+    "The module's constant output, in the shape its forward gives these inputs (found once per shape, without gradient)"
+    value, outs = self._collapsed
+    key = _shapes([args, kwargs])
+    if key not in outs:
+        with torch.no_grad(): o = type(self).forward(self, *args, **kwargs)
+        outs[key] = (o.shape, o.dtype, o.device)
+    shape, dtype, device = outs[key]
+    out = torch.zeros(shape, dtype=dtype, device=device) + torch.as_tensor(value, dtype=dtype, device=device)
+    p = next(self.parameters(), None)
+    return out if p is None else out + 0 * p.flatten()[0]   # in the graph: a loss of it can be backpropagated
+
 def collapse(module:nn.Module, # the module whose outputs are replaced
              value=0.): # what every output becomes: a number, or a tensor broadcast to the output's shape
-    "`module` with its outputs replaced by `value` (a forward hook): a collapsed model, the broken case of a short fit"
-    module.register_forward_hook(lambda m, inp, out: out * 0 + value)
+    "`module` with its outputs replaced by `value`, its own computation skipped: a collapsed model, the broken case of a short fit"
+    module._collapsed = (value, {})   # the value, and the output's shape, dtype and device for each shape of input
+    module.forward = types.MethodType(_collapsed_forward, module)   # bound: a deep copy is bound to the copy
     return module
 
 # %% ../nbs/08_test_utils.ipynb #c372db70
@@ -81,3 +102,11 @@ def check_fit(name:str, # the group of checks in `bounds.json`, e.g. 'simclr'
     passes = [f"{k} = {_fmt(bad[c][k])} ({c})" for k, (op, c) in checks.items() if OPS[op](bad[c][k], bounds[k]['bound'])]
     if passes: raise AssertionError(f"{name}: the broken case passes {'; '.join(passes)}: the bound no longer tells it apart ({redo})")
     return vals
+
+# %% ../nbs/08_test_utils.ipynb #b2d8f6a2
+class ScaledSchedule(Callback):
+    "Sets `pct_train` before each training step as a schedule `factor` times as fast as the fit, capped at 1 (before the schedulers read it)"
+    order = ParamScheduler.order - 1
+    def __init__(self, factor:float): self.factor = factor
+    def before_batch(self):
+        if self.training: self.learn.pct_train = min(1., self.factor * self.train_iter / (self.n_epoch * self.n_iter))

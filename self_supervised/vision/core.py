@@ -81,6 +81,11 @@ class MultiViewMethod(Callback):
     @property
     def module(self) -> nn.Module: return unwrap(self.learn.model)  # the model itself, outside a DDP wrapper
 
+    @property
+    def schedule_iter(self) -> int:
+        "The training step fastai's schedule is at (`pct_train` in steps): `train_iter` in a plain fit, faster or slower where a callback sets `pct_train`"
+        return round(self.pct_train * self.n_epoch * len(self.dls.train))
+
     def before_fit(self):
         bs, ws = getattr(self.dls.train, 'bs', None), world_size()
         if bs is not None and bs * ws < 2:

@@ -143,9 +143,9 @@ class DINO(MultiViewMethod):
         return loss
 
     def before_step(self):
-        # the schedule's first `freeze_last_layer` epochs, counted in `pct_train` (in whole steps) as the warmup is: the
-        # same steps as `self.epoch` in a plain fit, scaled with the schedule where a callback sets `pct_train`
-        if round(self.pct_train * self.n_epoch * self.n_iter) < self.freeze_last_layer * self.n_iter:
+        # the schedule's first `freeze_last_layer` epochs, counted in `schedule_iter` as the warmup is: the same steps as
+        # `self.epoch` in a plain fit, scaled with the schedule where a callback sets `pct_train`
+        if self.schedule_iter < self.freeze_last_layer * self.n_iter:
             for h in set(self.module.heads()):
                 for p in h.last_layer.parameters(): p.grad = None
 

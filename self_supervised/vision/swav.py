@@ -24,9 +24,9 @@ SWAV_ARGS = declare(
     eps=(0.05, '> 0', "Sinkhorn's regularization (paper: 0.05)"),
     n_iters=(3, 'int >= 1', 'the Sinkhorn-Knopp iterations (paper: 3)'),
     crops_for_assign=([0, 1], None, 'the views whose codes are targets (paper: the 2 global views)'),
-    freeze_prototypes_niters=(313, 'int >= 0', 'the iterations from the start during which the prototypes do not move (paper: 313)'),
+    freeze_prototypes_niters=(313, 'int >= 0', "the schedule's first iterations, during which the prototypes do not move (counted in pct_train as the warmup is; paper: 313)"),
     queue_size=(3840, 'int >= 0', 'the number of embeddings kept per assigned view (a multiple of the batch; 0: no queue; paper: 3840 at batch 256)'),
-    epoch_queue_starts=(15, 'int >= 0', 'the epoch from which the queue is filled, and used once full (paper: 15)'),
+    epoch_queue_starts=(15, 'int >= 0', "the schedule's epoch from which the queue is filled, and used once full (counted in pct_train; paper: 15)"),
     n_prototypes=(3000, 'int >= 1', 'the number of prototypes (paper: 3000)'),
     hidden_size=(2048, 'int >= 1', 'the width of the projection MLP (paper: 2048)'),
     projection_size=(128, 'int >= 1', 'the size of the L2-normalized embeddings (paper: 128)'))
@@ -108,8 +108,8 @@ class SwAV(MultiViewMethod):
                  temp:float=SWAV_ARGS['temp'], # temperature of the predictions (paper: 0.1)
                  eps:float=SWAV_ARGS['eps'], # Sinkhorn's regularization (paper: 0.05)
                  n_iters:int=SWAV_ARGS['n_iters'], # Sinkhorn-Knopp iterations (paper: 3)
-                 freeze_prototypes_niters:int=SWAV_ARGS['freeze_prototypes_niters'], # iterations from the start during which the prototypes get no update (paper: 313)
-                 epoch_queue_starts:int=SWAV_ARGS['epoch_queue_starts'], # the epoch from which the queue is filled, and used once full (paper: 15)
+                 freeze_prototypes_niters:int=SWAV_ARGS['freeze_prototypes_niters'], # the schedule's first iterations (`schedule_iter`), during which the prototypes get no update (paper: 313)
+                 epoch_queue_starts:int=SWAV_ARGS['epoch_queue_starts'], # the schedule's epoch (in `schedule_iter`) from which the queue is filled, and used once full (paper: 15)
                  **kwargs): # `print_augs`, `gather` (the codes are computed over the samples of every process)
         super().__init__(aug_pipelines, **kwargs)
         store_attr('temp,eps,n_iters,freeze_prototypes_niters,epoch_queue_starts')
@@ -125,8 +125,9 @@ class SwAV(MultiViewMethod):
         super().before_batch()
         if self.training: self.module.head.normalize_prototypes()   # before every training step, as the paper's code
 
-    @property
-    def iteration(self) -> int: return self.train_iter  # from the start of training, a resumed run included (from inside an epoch too)
+    def queue_started(self) -> bool:
+        "Whether the schedule is at epoch `epoch_queue_starts` or later (counted in `schedule_iter`, as the freeze)"
+        return self.schedule_iter >= self.epoch_queue_starts * len(self.dls.train)
 
     def queue_share(self, i:int) -> torch.Tensor:
         "This process's part of queue `i` (all of it in one process): every entry goes into the codes of exactly one process"
@@ -136,7 +137,7 @@ class SwAV(MultiViewMethod):
     @torch.no_grad()
     def codes(self, z:torch.Tensor, scores:torch.Tensor, B:int) -> torch.Tensor:
         "The codes (A*B, K) of the views of `crops_for_assign`, over the global batch and the queue when it is in use"
-        m, use_queue = self.module, self.epoch >= self.epoch_queue_starts and self.module.queue_full()
+        m, use_queue = self.module, self.queue_started() and self.module.queue_full()
         out = []
         for i, c in enumerate(self.crops_for_assign):
             s = upcast(scores[c * B:(c + 1) * B].detach())
@@ -148,12 +149,12 @@ class SwAV(MultiViewMethod):
         z, scores = pred
         B = len(scores) // len(self.aug_pipelines)
         loss = swav_loss(scores, self.codes(z, scores, B), self.crops_for_assign, self.temp)
-        if self.training and self.module.queue_size and self.epoch >= self.epoch_queue_starts:
+        if self.training and self.module.queue_size and self.queue_started():
             with torch.no_grad(): self.module.enqueue(torch.stack([self.all_gather(z[c * B:(c + 1) * B].detach())[0] for c in self.crops_for_assign]))
         return loss
 
     def before_step(self):
-        if self.iteration < self.freeze_prototypes_niters: self.module.head.prototypes.weight.grad = None
+        if self.schedule_iter < self.freeze_prototypes_niters: self.module.head.prototypes.weight.grad = None
 
 # %% ../../nbs/17_vision.swav.ipynb #84a55219
 def get_swav_aug_pipelines(size:int, # side of the global views
