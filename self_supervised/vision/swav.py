@@ -169,7 +169,7 @@ _GLOBAL_SCALE, _LOCAL_SCALE = dict(min_scale=0.14, max_scale=1.0), dict(min_scal
 SWAV_VIEWS = [dict(random_resize=_GLOBAL_SCALE)] * 2 + [dict(image_size=LOCAL_RATIO, random_resize=_LOCAL_SCALE)] * 6
 
 _SMALL_GLOBAL, _SMALL_LOCAL = dict(min_scale=0.5, max_scale=1.0), dict(min_scale=0.2, max_scale=0.5)  # larger crops for small images (see Usage)
-SWAV_SMALL_PRESET = small_image_preset(method_args=dict(n_prototypes=64, hidden_size=512),
+SWAV_SMALL_PRESET = small_image_preset(method_args=dict(n_prototypes=64, hidden_size=512, queue_size=0),   # no queue: see Registration
                                    transform_args=dict(color_jitter=dict(prob=0.0),
                                                        views=[dict(random_resize=_SMALL_GLOBAL)] * 2 + [dict(random_resize=_SMALL_LOCAL)] * 2))   # 2 local views: see Registration
 
