@@ -28,10 +28,11 @@ def load_bounds(name:str) -> dict:
 
 # %% ../nbs/08_test_utils.ipynb #58019e7e
 def _shapes(o):
-    "The shapes of the tensors in `o` (a tensor, or lists, tuples and dicts of them)"
+    "The shapes of the tensors in `o` (a tensor, or lists, tuples and dicts of them), and its other plain values (an int, a flag)"
     if torch.is_tensor(o): return tuple(o.shape)
     if isinstance(o, dict): o = list(o.values())
-    return tuple(_shapes(v) for v in o) if isinstance(o, (list, tuple)) else None
+    if isinstance(o, (list, tuple)): return tuple(_shapes(v) for v in o)
+    return o if isinstance(o, (int, float, str, type(None))) else type(o).__name__
 
 def _collapsed_forward(self, *args, **kwargs):
     "The module's constant output, in the shape its forward gives these inputs (found once per shape, without gradient)"
@@ -42,7 +43,7 @@ def _collapsed_forward(self, *args, **kwargs):
         outs[key] = (o.shape, o.dtype, o.device)
     shape, dtype, device = outs[key]
     out = torch.zeros(shape, dtype=dtype, device=device) + torch.as_tensor(value, dtype=dtype, device=device)
-    p = next(self.parameters(), None)
+    p = next((q for q in self.parameters() if q.requires_grad), None)
     return out if p is None else out + 0 * p.flatten()[0]   # in the graph: a loss of it can be backpropagated
 
 def collapse(module:nn.Module, # the module whose outputs are replaced
