@@ -258,8 +258,9 @@ class Checkpoint(Callback):
         self.resume, train = None, self.dls.train
         get = type(train).get_idxs
         train.get_idxs = lambda: list(get(train))[k * bs:]   # the batches trained before the checkpoint, not even read
-        # the same step of the schedule; a run continued with more epochs: that step of the longer schedule, as fastai's epochs start
-        self.learn.train_iter, self.learn.pct_train = s['train_iter'], s['pct_train'] * s.get('n_epoch', self.n_epoch) / self.n_epoch
+        # the same step of the schedule (bit for bit); a run continued with more epochs: that step of the longer schedule, as fastai's epochs start
+        n0 = s.get('n_epoch', self.n_epoch)
+        self.learn.train_iter, self.learn.pct_train = s['train_iter'], s['pct_train'] if n0 == self.n_epoch else s['pct_train'] * n0 / self.n_epoch
         elog = getattr(self.learn, 'epoch_log', None)
         if elog is not None and s.get('epoch_log'):
             p = s['epoch_log']
