@@ -145,7 +145,7 @@ class DINO(MultiViewMethod):
     def before_step(self):
         # the schedule's first `freeze_last_layer` epochs, counted in `schedule_iter` as the warmup is: the same steps as
         # `self.epoch` in a plain fit, scaled with the schedule where a callback sets `pct_train`
-        if self.schedule_iter < self.freeze_last_layer * self.n_iter:
+        if self.schedule_iter < self.freeze_last_layer * len(self.dls.train):   # in steps, as SwAV's queue start
             for h in set(self.module.heads()):
                 for p in h.last_layer.parameters(): p.grad = None
 
