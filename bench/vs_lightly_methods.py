@@ -3,7 +3,7 @@ folders, both scored by the one scorer, each also at its initial weights: the fi
 
     python bench/vs_lightly_methods.py [--budget 300] [--methods simclr,moco,...] [--datasets digits,colorcrops,graytex]
                                        [--split val|test] [--seeds 0] [--libs ours,lightly] [--limit N] [--workers 1] [--noise] [--reuse] [--cached]
-                                       [--ours key=value ...] [--peer-stem stock|small]
+                                       [--ours key=value ...] [--peer-stem stock|small] [--keep-features DIR]
 
 Data: bench/datasets.py (digits 28 px gray, colorcrops 48 px colour, graytex 32 px gray; `--split val` trains on
 `val_train/` and scores on `val/`, the split for choosing defaults; `test` is the held-out comparison, run once).
@@ -118,8 +118,8 @@ def _tag(ours) -> str:
 
 def _stem_tag(stem:str) -> str: return '' if stem == 'stock' else f'-peerstem_{stem}'
 
-def cell(lib, dataset, split, method, budget, seed, limit, workers, reuse=False, ours=(), peer_stem='stock', cached=False) -> dict|None:
-    "One cell of the table, from the cache when its version is current (any version with `reuse`); `ours`: `key=value` settings of our `pretrain`; `peer_stem`: the peer's network; `cached`: None instead of running a missing cell"
+def cell(lib, dataset, split, method, budget, seed, limit, workers, reuse=False, ours=(), peer_stem='stock', cached=False, keep=None) -> dict|None:
+    "One cell of the table, from the cache when its version is current (any version with `reuse`); `ours`: `key=value` settings of our `pretrain`; `peer_stem`: the peer's network; `cached`: None instead of running a missing cell; `keep`: a folder to write the features of a cell that runs to (`<key>.npz`)"
     ver, ours, peer_stem = version(lib), tuple(ours) if lib == 'ours' else (), peer_stem if lib == 'lightly' else 'stock'
     key = f"{lib}-{dataset}-{split}-{method}-{'init' if budget is None else int(budget)}-s{seed}" + (f'-limit{limit}' if limit else '') + _tag(ours) + _stem_tag(peer_stem)
     f = CELLS/f'{key}.json'
@@ -131,6 +131,7 @@ def cell(lib, dataset, split, method, budget, seed, limit, workers, reuse=False,
         load0, t0 = _load(), time.perf_counter()
         if lib == 'ours': tr, va, info = ours_features(method, train, ev, budget, seed, workers, work, **parse_args(list(ours)))
         else: tr, va, info = lightly_features(method, train, ev, budget, seed, workers, work, SIZES[dataset], peer_stem)
+        if keep: Path(keep).mkdir(parents=True, exist_ok=True); np.savez(Path(keep)/f'{key}.npz', train_x=tr[0], train_y=tr[1], eval_x=va[0], eval_y=va[1])
         finite = bool(np.isfinite(tr[0]).all() and np.isfinite(va[0]).all())   # a loop that diverged leaves NaN features: no score
         scores = score_features(*tr, *va, seed=seed) if finite else dict(knn=None, linear=None, diverged=True)
         c = dict(scores, **info, key=key, version=ver, total_seconds=round(time.perf_counter() - t0, 1),
@@ -175,6 +176,7 @@ def main(argv=None):
     p.add_argument('--reuse', action='store_true', help='cached cells of any version (the table names their versions)')
     p.add_argument('--cached', action='store_true', help="only cached cells, of any version: a missing one is '-' in the table, nothing runs")
     p.add_argument('--ours', nargs='*', default=[], help="key=value settings of our pretrain (a variant: its own cells and table, e.g. model_args.small_input=False)")
+    p.add_argument('--keep-features', default=None, metavar='DIR', help="write the features of every cell that runs to DIR/<cell>.npz (for looking into a score)")
     p.add_argument('--peer-stem', default='stock', choices=['stock', 'small'], help="the peer's resnet18: stock, or without its max-pool as our small-image preset")
     a = p.parse_args(argv)
     methods, datasets, libs = a.methods.split(','), a.datasets.split(','), a.libs.split(',')
@@ -184,7 +186,7 @@ def main(argv=None):
             for d in datasets:
                 for lib in libs:
                     for b in ('init', 'final'):
-                        rows[(lib, d, m, b)] = cell(lib, d, a.split, m, None if b == 'init' else a.budget, seed, a.limit, a.workers, a.reuse, a.ours, a.peer_stem, a.cached)
+                        rows[(lib, d, m, b)] = cell(lib, d, a.split, m, None if b == 'init' else a.budget, seed, a.limit, a.workers, a.reuse, a.ours, a.peer_stem, a.cached, a.keep_features)
     rows = {k: c for k, c in rows.items() if c is not None}
     noise = None
     if a.noise:
