@@ -10,13 +10,12 @@ from __future__ import annotations
 import argparse, json, sys
 from pathlib import Path
 import numpy as np
-from sklearn.neighbors import KNeighborsClassifier
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from score import KNN_K
+from score import score_features
 
 def knn(tx, ty, ex, ey) -> float:
     "The one scorer's kNN, top-1 %"
-    return round(float(100 * (KNeighborsClassifier(KNN_K, weights='distance', metric='cosine').fit(tx, ty).predict(ex) == ey).mean()), 2)
+    return score_features(tx, ty, ex, ey, linear=False)['knn']
 
 def geometry(f:Path) -> dict:
     d = np.load(f); tx, ty, ex, ey = (d[k].astype(np.float64) if k.endswith('_x') else d[k] for k in ('train_x', 'train_y', 'eval_x', 'eval_y'))
