@@ -3,7 +3,7 @@ folders, both scored by the one scorer, each also at its initial weights: the fi
 
     python bench/vs_lightly_methods.py [--budget 300] [--methods simclr,moco,...] [--datasets digits,colorcrops,graytex]
                                        [--split val|test] [--seeds 0] [--libs ours,lightly] [--limit N] [--workers 1] [--noise] [--reuse] [--cached]
-                                       [--ours key=value ...] [--peer-stem stock|small] [--keep-features DIR]
+                                       [--ours key=value ...] [--peer-stem stock|small] [--keep-features DIR] [--cells DIR]
 
 Data: bench/datasets.py (digits 28 px gray, colorcrops 48 px colour, graytex 32 px gray; `--split val` trains on
 `val_train/` and scores on `val/`, the split for choosing defaults; `test` is the held-out comparison, run once).
@@ -32,6 +32,8 @@ carry `-peerstem_small`.
 of the library that does not touch training, e.g. a new setting that is off by default); the table then says which
 versions and dates its cells come from.
 `--cached` takes cached cells as `--reuse` does and runs nothing: a missing cell is '-' (a variant's table when its cells cover a few rows).
+`--cells DIR` reads and writes the cells in DIR instead (e.g. one machine's side by side: both libraries' cells run on it,
+ours under the preset's names); the table's files carry DIR's name.
 Writes bench/results/vs_lightly_methods[_<split>][_limitN].json and .md, and prints the table. Timings mean something only
 on a quiet machine: each cell records the load average before and after.
 """
@@ -118,11 +120,11 @@ def _tag(ours) -> str:
 
 def _stem_tag(stem:str) -> str: return '' if stem == 'stock' else f'-peerstem_{stem}'
 
-def cell(lib, dataset, split, method, budget, seed, limit, workers, reuse=False, ours=(), peer_stem='stock', cached=False, keep=None) -> dict|None:
-    "One cell of the table, from the cache when its version is current (any version with `reuse`); `ours`: `key=value` settings of our `pretrain`; `peer_stem`: the peer's network; `cached`: None instead of running a missing cell; `keep`: a folder to write the features of a cell that runs to (`<key>.npz`)"
+def cell(lib, dataset, split, method, budget, seed, limit, workers, reuse=False, ours=(), peer_stem='stock', cached=False, keep=None, cells=CELLS) -> dict|None:
+    "One cell of the table, from the cache when its version is current (any version with `reuse`); `ours`: `key=value` settings of our `pretrain`; `peer_stem`: the peer's network; `cached`: None instead of running a missing cell; `keep`: a folder to write the features of a cell that runs to (`<key>.npz`); `cells`: the folder of the cells"
     ver, ours, peer_stem = version(lib), tuple(ours) if lib == 'ours' else (), peer_stem if lib == 'lightly' else 'stock'
     key = f"{lib}-{dataset}-{split}-{method}-{'init' if budget is None else int(budget)}-s{seed}" + (f'-limit{limit}' if limit else '') + _tag(ours) + _stem_tag(peer_stem)
-    f = CELLS/f'{key}.json'
+    f = Path(cells)/f'{key}.json'
     if f.exists() and ((c := json.loads(f.read_text())).get('version') == ver or reuse or cached): return c
     if cached: return None
     train, ev = folders(dataset, split, limit)
@@ -137,7 +139,7 @@ def cell(lib, dataset, split, method, budget, seed, limit, workers, reuse=False,
         c = dict(scores, **info, key=key, version=ver, total_seconds=round(time.perf_counter() - t0, 1),
                  load=[load0, _load()], dim=int(tr[0].shape[1]), when=time.strftime('%Y-%m-%d %H:%M'))
     finally: shutil.rmtree(work, ignore_errors=True)
-    CELLS.mkdir(parents=True, exist_ok=True); f.write_text(json.dumps(c, indent=1) + '\n')
+    f.parent.mkdir(parents=True, exist_ok=True); f.write_text(json.dumps(c, indent=1) + '\n')
     print(key, {k: c[k] for k in ('knn', 'linear', 'seconds', 'epochs')}, flush=True)
     return c
 
@@ -178,6 +180,7 @@ def main(argv=None):
     p.add_argument('--ours', nargs='*', default=[], help="key=value settings of our pretrain (a variant: its own cells and table, e.g. model_args.small_input=False)")
     p.add_argument('--keep-features', default=None, metavar='DIR', help="write the features of every cell that runs to DIR/<cell>.npz (for looking into a score)")
     p.add_argument('--peer-stem', default='stock', choices=['stock', 'small'], help="the peer's resnet18: stock, or without its max-pool as our small-image preset")
+    p.add_argument('--cells', default=None, metavar='DIR', help="read and write the cells in DIR instead of bench/results/vs_lightly_methods/cells (the table's files carry its name)")
     a = p.parse_args(argv)
     methods, datasets, libs = a.methods.split(','), a.datasets.split(','), a.libs.split(',')
     rows = {}
@@ -186,19 +189,19 @@ def main(argv=None):
             for d in datasets:
                 for lib in libs:
                     for b in ('init', 'final'):
-                        rows[(lib, d, m, b)] = cell(lib, d, a.split, m, None if b == 'init' else a.budget, seed, a.limit, a.workers, a.reuse, a.ours, a.peer_stem, a.cached, a.keep_features)
+                        rows[(lib, d, m, b)] = cell(lib, d, a.split, m, None if b == 'init' else a.budget, seed, a.limit, a.workers, a.reuse, a.ours, a.peer_stem, a.cached, a.keep_features, a.cells or CELLS)
     rows = {k: c for k, c in rows.items() if c is not None}
     noise = None
     if a.noise:
         seeds = (0, 1, 2)
-        got = {lib: [cell(lib, 'colorcrops', a.split, 'simclr', a.budget, s, a.limit, a.workers, a.reuse, a.ours, a.peer_stem, a.cached) for s in seeds] for lib in libs}
+        got = {lib: [cell(lib, 'colorcrops', a.split, 'simclr', a.budget, s, a.limit, a.workers, a.reuse, a.ours, a.peer_stem, a.cached, cells=a.cells or CELLS) for s in seeds] for lib in libs}
         got = {lib: cs for lib, cs in got.items() if None not in cs}
         if got: noise = dict(seeds=seeds, std={lib: {k: float(np.std([c[k] for c in cs], ddof=1)) for k in ('knn', 'linear')} for lib, cs in got.items()})
     md = table(rows, datasets, methods, noise)
     vers = {}
     for c in rows.values(): vers.setdefault(c['version'], []).append(c['when'])
     if len(vers) > 1: md += '\n\nCells from ' + '; '.join(f"version {v} ({min(w)} to {max(w)}, {len(w)} cells)" for v, w in sorted(vers.items(), key=lambda o: min(o[1])))
-    stem = RESULTS/('vs_lightly_methods' + (f'_{a.split}' if a.split != 'test' else '') + (f'_limit{a.limit}' if a.limit else '') + _tag(a.ours) + _stem_tag(a.peer_stem))
+    stem = RESULTS/('vs_lightly_methods' + (f'_{a.split}' if a.split != 'test' else '') + (f'_limit{a.limit}' if a.limit else '') + _tag(a.ours) + _stem_tag(a.peer_stem) + (f'-{Path(a.cells).name}' if a.cells else ''))
     cmd = 'python bench/vs_lightly_methods.py ' + ' '.join(argv if argv is not None else sys.argv[1:])
     info = dict(command=cmd, budget=a.budget, split=a.split, machine=f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs",
                 torch=torch.__version__, capability=torch.backends.cpu.get_cpu_capability(), noise=noise)
