@@ -331,7 +331,7 @@ def check_out(out:Path, cfg:dict, resume:bool=True, overwrite:bool=False,
     if changed: raise ConfigError(f"A file the run in '{out}' depends on changed since it started ({'; '.join(changed)}): "
                                   "put the original file back to resume the run, or pass another `out` or overwrite=True to start a new one.")
     if diff: raise ConfigError(f"'{out}' holds a different run (config.json differs in {'; '.join(diff)}): "
-                               "pass another `out`, or overwrite=True to start a new run there.")
+                               "give it the values it was started with to resume it, or pass another `out`, or overwrite=True to start a new run there.")
     if not resume: raise ConfigError(f"'{out}' holds this run already: pass resume=True to continue it, or overwrite=True to start again.")
     try: return load_checkpoint(ckpt)
     except Exception as e:

@@ -106,22 +106,25 @@ def resolve_config(files, data=None, model='resnet18', method='simclr', epochs=1
         notes.append(f"size {size}: " + (f"the images' own ({SMALL_IMAGE_MAX} px or less: {method}'s small-image preset)" if size == native
                                          else f"the default for images larger than {SMALL_IMAGE_MAX} px"))
     if not is_int(size) or size < 8: raise ConfigError(f"size must be an int of at least 8 pixels, not {size!r}.")
-    preset = spec.preset(size)
+    if model_args is not None and not isinstance(model_args, dict): raise ConfigError(f"model_args must be a dict, not {type(model_args).__name__}.")
+    c = probe['channels']
+    gray = c == 1 and not model.startswith('module:') and not (model_args or {}).get('pretrained')   # how an untrained net of ours starts on gray images
+    preset = spec.preset(size, gray)
     if batch_size is None: batch_size = preset.get('batch_size', 256)
     if batch_size > len(files):
         raise ConfigError(f"batch_size {batch_size} is larger than the number of images ({len(files)}): lower batch_size or add images.")
-    margs = merge_args(dict(n_in=None, pool_type='catavgmax', small_input=False, pretrained=False, checkpoint=False),
+    margs = merge_args(dict(n_in=None, pool_type='catavgmax', small_input=False, pretrained=False, checkpoint=False, full_depth_init=False),
                        preset.get('model_args'), 'model_args')
-    if model_args is not None and not isinstance(model_args, dict): raise ConfigError(f"model_args must be a dict, not {type(model_args).__name__}.")
     if model.startswith('module:'):  # a model of yours (`module_arch`): built as it is, only its channels and pooling are ours
         bad = sorted(set(model_args or {}) - {'n_in', 'pool_type'})
         if bad: raise ConfigError(f"model_args {bad} do not apply to a model of yours (model=<an nn.Module>): build it as you want it; n_in and pool_type apply.")
         margs['small_input'] = False
     margs.update(model_args or {})  # other keys go to the model's constructor (timm kwargs)
-    c = probe['channels']
     if margs['n_in'] is None:
         margs['n_in'] = c
         notes.append({1: "1 channel: every image looked at is gray", 3: "3 channels: some images are in colour"}.get(c, f"{c} channels: the images' own"))
+    g = {k: v for k, v in ((spec.small_preset.get('gray') or {}).get('model_args') or {}).items() if gray and preset and k not in (model_args or {})}
+    if g: notes.append(f"gray images: {method}'s small-image preset for them sets " + ', '.join(f'model_args.{k}={v!r}' for k, v in g.items()))
     if c not in (1, 3) and margs['n_in'] != c: raise ConfigError(f"model_args.n_in={margs['n_in']!r} but the images have {c} channels: give n_in={c} or leave it out.")
     if c in (1, 3) and margs['n_in'] not in (1, 3): raise ConfigError(f"model_args.n_in must be 1 or 3 for gray and colour images, not {margs['n_in']!r}.")
     if c not in (1, 3): notes.append(f"{c} channels: colour jitter changes each channel's brightness and contrast; its saturation and hue, "

@@ -30,7 +30,7 @@ class Method:
     transform_args:dict=field(default_factory=dict) # its augmentations: overrides of `TRANSFORM_ARGS`; `views`: one dict of overrides per view
     optim_args:dict=field(default_factory=dict) # overrides of `OPTIM_ARGS`
     optimizers:dict=field(default_factory=dict) # the method's defaults per optimizer, e.g. `dict(lars=dict(lr=0.2))`
-    small_preset:dict=field(default_factory=dict) # settings for images of `SMALL_IMAGE_MAX` px or less
+    small_preset:dict=field(default_factory=dict) # settings for images of `SMALL_IMAGE_MAX` px or less; its `gray`: model_args over them when the images are gray
     resolve:Callable|None=None # `(method_args, images, batch_size, note[, n_views])` -> method_args: adapts them to the data and the views (`ValueError` when they cannot be); `note(msg)` records a change
     splitter:Callable|None=None # fastai splitter of the model into parameter groups (None: one group)
     lr_batch_scaling:bool|str|None=None # the optimizer's default lr times batch_size/256; 'sqrt': times sqrt(batch_size/1024) (DINOv2); None: for SGD and LARS, not AdamW
@@ -38,7 +38,11 @@ class Method:
     def _keys(self, f): return [k for k in self.args if k in inspect.signature(f).parameters]
     def model_kwargs(self, m:dict) -> dict: return {k: m[k] for k in self._keys(self.create_model)}
     def callback_kwargs(self, m:dict) -> dict: return {k: m[k] for k in self._keys(self.callback)}
-    def preset(self, size) -> dict: return self.small_preset if is_small(size) else {}
+    def preset(self, size, gray:bool=False) -> dict:
+        "Its small-image preset at `size` (`{}` for larger images); `gray`: with the preset's `gray` model_args merged in"
+        p = dict(self.small_preset) if is_small(size) else {}
+        g = p.pop('gray', None)
+        return dict(p, model_args={**p.get('model_args', {}), **g['model_args']}) if gray and g else p
 
     def resolve_args(self, method_args:dict|None=None, images:int|None=None, batch_size:int|None=None, size=224, note=print,
                      n_views:int|None=None, # the run's number of views (None: the method's at `size`)
@@ -94,6 +98,8 @@ def register_method(name:str, create_model:Callable, callback:type, args:Setting
                                    ', '.join(f'{k}={a!r} (declared {b!r})' for k, (a, b) in wrong.items()))
     if spec.lr_batch_scaling not in (None, True, False, 'sqrt'):
         raise ValueError(f"{name}: lr_batch_scaling must be None, True, False or 'sqrt', not {spec.lr_batch_scaling!r}.")
+    gray = set(spec.small_preset.get('gray', {})) - {'model_args'}
+    if gray: raise ValueError(f"{name}: small_preset['gray'] holds model_args only (how gray images start), not {sorted(gray)}.")
     views = spec.transform_args.get('views')
     if views is not None and len(views) != spec.n_views: raise ValueError(f"{name}: transform_args['views'] needs {spec.n_views} entries.")
     if callback.__module__ != '__main__': METHODS[name] = spec   # a notebook's run of the cell defines its objects anew in __main__

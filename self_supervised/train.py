@@ -338,7 +338,7 @@ def pretrain(out, # folder of the run: config, logs, checkpoints, exported backb
              method_args:dict|None=None, # overrides of the method's declared arguments (`pretrain --help method=<name>` lists them)
              transform_args:dict|None=None, # overrides of `TRANSFORM_ARGS` (LightlyTrain's keys, nested; `views.<i>.<key>`: one view)
              optim_args:dict|None=None, # overrides of `OPTIM_ARGS` (optimizer, lr, weight_decay, momentum, warmup_epochs, schedule)
-             model_args:dict|None=None, # `create_encoder` arguments (n_in, pool_type, small_input, pretrained, checkpoint, timm kwargs)
+             model_args:dict|None=None, # `create_encoder` arguments (n_in, pool_type, small_input, full_depth_init, pretrained, checkpoint, timm kwargs)
              devices:int|None=None, # processes/GPUs; > 1 relaunches under torchrun; None: 1 (or torchrun's)
              accumulate:int=1, # parts each process's batch goes through the model in, one at a time (`GradCache`): the loss sees the whole batch with exact gradients, the memory is one part's
              precision:str|None=None, # None/'32-true', '16-mixed' or 'bf16-mixed' (CUDA)
@@ -382,7 +382,7 @@ def pretrain(out, # folder of the run: config, logs, checkpoints, exported backb
     encoder = build_encoder(cfg, module)
     check_view_sizes(encoder, cfg)
     declared = json.loads(json.dumps(plain(get_method(cfg['method']).args)))  # as config.json holds them
-    state = check_out(out, cfg, resume, overwrite, defaults=dict(method_args=declared))  # a method argument added later: older runs had its default
+    state = check_out(out, cfg, resume, overwrite, defaults=dict(method_args=declared, model_args=dict(full_depth_init=False)))  # a setting added later: older runs had its default
     init = init_weights(encoder, init_from, method) if init_from and not state else None
     net = build_model(cfg, encoder)  # method arguments that do not fit the encoder fail here, before anything is written
     if (devices or 1) > 1 and ws == 1:

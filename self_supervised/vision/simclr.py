@@ -72,6 +72,7 @@ class DistributedSimCLR(SimCLR):
         super().__init__(aug_pipelines, temp, print_augs, similarity, gather=True)
 
 # %% ../../nbs/10_vision.simclr.ipynb #87cd0cc2
-SIMCLR_SMALL_PRESET = small_image_preset(method_args=dict(temp=0.1, hidden_size=512))
+SIMCLR_SMALL_PRESET = small_image_preset(method_args=dict(temp=0.1, hidden_size=512),
+                                         gray=dict(model_args=dict(full_depth_init=0.25)))   # residual branches at a quarter for gray images: see above
 
 register_method('simclr', create_simclr_model, SimCLR, SIMCLR_ARGS, small_preset=SIMCLR_SMALL_PRESET)
