@@ -19,7 +19,7 @@ from .augmentations import views_aug_pipelines
 from .files import image_header, channel_stats
 
 # %% auto #0
-__all__ = ['lr_schedule', 'opt_func', 'resolve_config', 'method_aug_pipelines']
+__all__ = ['MODEL_ARGS', 'lr_schedule', 'opt_func', 'resolve_config', 'method_aug_pipelines']
 
 # %% ../nbs/19_config.ipynb #352062e4
 def lr_schedule(lr:float, epochs:int, warmup_epochs:float=0, schedule:str='cosine'):
@@ -75,6 +75,8 @@ def _optim_args(spec, preset:dict, optim_args, lr, batch_size:int) -> dict:
     if o['weight_decay'] is None: o['weight_decay'] = dflt['weight_decay']
     return o
 
+MODEL_ARGS = dict(n_in=None, pool_type='catavgmax', small_input=False, pretrained=False, checkpoint=False, full_depth_init=False)  # ours under the preset's and the user's
+
 def resolve_config(files, data=None, model='resnet18', method='simclr', epochs=100, batch_size=None, size=None, lr=None,
                    method_args=None, transform_args=None, optim_args=None, model_args=None, precision=None, seed=0,
                    init_from=None) -> dict:
@@ -113,8 +115,7 @@ def resolve_config(files, data=None, model='resnet18', method='simclr', epochs=1
     if batch_size is None: batch_size = preset.get('batch_size', 256)
     if batch_size > len(files):
         raise ConfigError(f"batch_size {batch_size} is larger than the number of images ({len(files)}): lower batch_size or add images.")
-    margs = merge_args(dict(n_in=None, pool_type='catavgmax', small_input=False, pretrained=False, checkpoint=False, full_depth_init=False),
-                       preset.get('model_args'), 'model_args')
+    margs = merge_args(MODEL_ARGS, preset.get('model_args'), 'model_args')
     if model.startswith('module:'):  # a model of yours (`module_arch`): built as it is, only its channels and pooling are ours
         bad = sorted(set(model_args or {}) - {'n_in', 'pool_type'})
         if bad: raise ConfigError(f"model_args {bad} do not apply to a model of yours (model=<an nn.Module>): build it as you want it; n_in and pool_type apply.")
@@ -123,7 +124,7 @@ def resolve_config(files, data=None, model='resnet18', method='simclr', epochs=1
     if margs['n_in'] is None:
         margs['n_in'] = c
         notes.append({1: "1 channel: every image looked at is gray", 3: "3 channels: some images are in colour"}.get(c, f"{c} channels: the images' own"))
-    g = {k: v for k, v in ((spec.small_preset.get('gray') or {}).get('model_args') or {}).items() if gray and preset and k not in (model_args or {})}
+    g = {k: v for k, v in spec.gray_args(size).items() if gray and k not in (model_args or {})}
     if g: notes.append(f"gray images: {method}'s small-image preset for them sets " + ', '.join(f'model_args.{k}={v!r}' for k, v in g.items()))
     if c not in (1, 3) and margs['n_in'] != c: raise ConfigError(f"model_args.n_in={margs['n_in']!r} but the images have {c} channels: give n_in={c} or leave it out.")
     if c in (1, 3) and margs['n_in'] not in (1, 3): raise ConfigError(f"model_args.n_in must be 1 or 3 for gray and colour images, not {margs['n_in']!r}.")

@@ -38,11 +38,15 @@ class Method:
     def _keys(self, f): return [k for k in self.args if k in inspect.signature(f).parameters]
     def model_kwargs(self, m:dict) -> dict: return {k: m[k] for k in self._keys(self.create_model)}
     def callback_kwargs(self, m:dict) -> dict: return {k: m[k] for k in self._keys(self.callback)}
+    def gray_args(self, size) -> dict:
+        "The model_args its small-image preset sets for gray images at `size` (`{}` for larger images, or a preset without them)"
+        return dict((self.small_preset.get('gray') or {}).get('model_args') or {}) if is_small(size) else {}
+
     def preset(self, size, gray:bool=False) -> dict:
-        "Its small-image preset at `size` (`{}` for larger images); `gray`: with the preset's `gray` model_args merged in"
-        p = dict(self.small_preset) if is_small(size) else {}
-        g = p.pop('gray', None)
-        return dict(p, model_args={**p.get('model_args', {}), **g['model_args']}) if gray and g else p
+        "Its small-image preset at `size` (`{}` for larger images); `gray`: with its `gray_args` merged into its model_args"
+        p = {k: v for k, v in self.small_preset.items() if k != 'gray'} if is_small(size) else {}
+        g = self.gray_args(size) if gray else {}
+        return dict(p, model_args={**p.get('model_args', {}), **g}) if g else p
 
     def resolve_args(self, method_args:dict|None=None, images:int|None=None, batch_size:int|None=None, size=224, note=print,
                      n_views:int|None=None, # the run's number of views (None: the method's at `size`)

@@ -17,7 +17,7 @@ from importlib.metadata import version
 from .layers import create_encoder, Encoder, module_arch, module_encoder, _in_channels
 from .settings import ConfigError, view_size, expand_views, plain
 from .registry import get_method
-from .config import resolve_config, opt_func, lr_schedule, method_aug_pipelines
+from .config import MODEL_ARGS, resolve_config, opt_func, lr_schedule, method_aug_pipelines
 from .runs import RunFolder, EXPORTS, weights_file, read_weights, checkpoint_meta, load_body, load_encoder
 from .augmentations import show_augs
 from .data import to_unit
@@ -382,7 +382,7 @@ def pretrain(out, # folder of the run: config, logs, checkpoints, exported backb
     encoder = build_encoder(cfg, module)
     check_view_sizes(encoder, cfg)
     declared = json.loads(json.dumps(plain(get_method(cfg['method']).args)))  # as config.json holds them
-    state = check_out(out, cfg, resume, overwrite, defaults=dict(method_args=declared, model_args=dict(full_depth_init=False)))  # a setting added later: older runs had its default
+    state = check_out(out, cfg, resume, overwrite, defaults=dict(method_args=declared, model_args=MODEL_ARGS))  # a setting added later: older runs had its default
     init = init_weights(encoder, init_from, method) if init_from and not state else None
     net = build_model(cfg, encoder)  # method arguments that do not fit the encoder fail here, before anything is written
     if (devices or 1) > 1 and ws == 1:
