@@ -56,7 +56,7 @@ def command_help(name:str, # a subcommand
         small = spec.small_preset
         small = ', '.join([f"batch_size={small.get('batch_size', 256)}"] + [f'{k}={v!r}' for g in ('model_args', 'method_args', 'optim_args', 'transform_args')
                           for k, v in _flat(small.get(g, {}), f'{g}.')])
-        gray = ', '.join(f'{k}={v!r}' for k, v in _flat(spec.gray_args(SMALL_IMAGE_MAX), 'model_args.'))
+        gray = ', '.join(f'{k}={v!r}' for k, v in _flat(spec.gray_args(SMALL_IMAGE_MAX), ''))
         lines += ['', f"Images of {SMALL_IMAGE_MAX} px or less use {spec.name}'s small-image preset: {small}" + (f"; gray ones also {gray}." if gray else '.'),
                   '', f"example: self-supervised pretrain out=runs/r1 data=imgs/ model=resnet18 epochs=10 method={spec.name} "
                       f"method_args.{next(iter(spec.args))}={next(iter(spec.args.values()))!r}"]

@@ -124,8 +124,9 @@ def resolve_config(files, data=None, model='resnet18', method='simclr', epochs=1
     if margs['n_in'] is None:
         margs['n_in'] = c
         notes.append({1: "1 channel: every image looked at is gray", 3: "3 channels: some images are in colour"}.get(c, f"{c} channels: the images' own"))
-    g = {k: v for k, v in spec.gray_args(size).items() if gray and k not in (model_args or {})}
-    if g: notes.append(f"gray images: {method}'s small-image preset for them sets " + ', '.join(f'model_args.{k}={v!r}' for k, v in g.items()))
+    given = dict(model_args=model_args or {}, method_args=method_args or {})
+    g = [f'{grp}.{k}={v!r}' for grp, d in spec.gray_args(size).items() for k, v in d.items() if gray and k not in given[grp]]
+    if g: notes.append(f"gray images: {method}'s small-image preset for them sets " + ', '.join(g))
     if c not in (1, 3) and margs['n_in'] != c: raise ConfigError(f"model_args.n_in={margs['n_in']!r} but the images have {c} channels: give n_in={c} or leave it out.")
     if c in (1, 3) and margs['n_in'] not in (1, 3): raise ConfigError(f"model_args.n_in must be 1 or 3 for gray and colour images, not {margs['n_in']!r}.")
     if c not in (1, 3): notes.append(f"{c} channels: colour jitter changes each channel's brightness and contrast; its saturation and hue, "
@@ -140,7 +141,7 @@ def resolve_config(files, data=None, model='resnet18', method='simclr', epochs=1
         for v in t.get('views') or []: v.pop('solarize', None)
         notes.append("solarize skipped: float images have no fixed range for its threshold")
     o = _optim_args(spec, preset, optim_args, lr, batch_size)
-    m = spec.resolve_args(method_args, len(files), batch_size, size, notes.append, len(t['views']))
+    m = spec.resolve_args(method_args, len(files), batch_size, size, notes.append, len(t['views']), gray)
     cfg = dict(data=_data_name(data), model=model, method=method, epochs=epochs, batch_size=batch_size, size=size,
                precision=_PRECISIONS[precision], seed=seed, init_from=str(Path(init_from).resolve()) if init_from else None,
                preset='small_images' if preset else 'default', model_args=margs, method_args=m, transform_args=t,

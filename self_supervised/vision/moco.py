@@ -93,7 +93,8 @@ class MoCo(MultiViewMethod):
     def after_step(self): self.module.update_targets(self.momentum)
 
 # %% ../../nbs/12_vision.moco.ipynb #6842a539
-MOCO_SMALL_PRESET = small_image_preset(method_args=dict(momentum=0.99, hidden_size=512, queue_size=512, bn=True))
+MOCO_SMALL_PRESET = small_image_preset(method_args=dict(momentum=0.99, hidden_size=512, queue_size=512, bn=True),
+                                       gray=dict(method_args=dict(symmetric=False)))   # one query and one key per image for gray images: see above
 
 def _resolve_moco_args(m:dict, images:int, batch_size:int, note) -> dict:
     cap = images // batch_size * batch_size
