@@ -110,7 +110,7 @@ def resolve_config(files, data=None, model='resnet18', method='simclr', epochs=1
     if not is_int(size) or size < 8: raise ConfigError(f"size must be an int of at least 8 pixels, not {size!r}.")
     if model_args is not None and not isinstance(model_args, dict): raise ConfigError(f"model_args must be a dict, not {type(model_args).__name__}.")
     c = probe['channels']
-    gray = c == 1 and not model.startswith('module:') and not (model_args or {}).get('pretrained')   # how an untrained net of ours starts on gray images
+    gray = c == 1 and not model.startswith('module:') and not (model_args or {}).get('pretrained')   # how an untrained net of ours starts and trains on gray images (what the gray entries were measured on)
     preset = spec.preset(size, gray)
     if batch_size is None: batch_size = preset.get('batch_size', 256)
     if batch_size > len(files):
@@ -124,7 +124,7 @@ def resolve_config(files, data=None, model='resnet18', method='simclr', epochs=1
     if margs['n_in'] is None:
         margs['n_in'] = c
         notes.append({1: "1 channel: every image looked at is gray", 3: "3 channels: some images are in colour"}.get(c, f"{c} channels: the images' own"))
-    given = dict(model_args=model_args or {}, method_args=method_args or {})
+    given = dict(model_args=model_args or {}, method_args=method_args if isinstance(method_args, dict) else {})   # not a dict: merge_args says so below
     g = [f'{grp}.{k}={v!r}' for grp, d in spec.gray_args(size).items() for k, v in d.items() if gray and k not in given[grp]]
     if g: notes.append(f"gray images: {method}'s small-image preset for them sets " + ', '.join(g))
     if c not in (1, 3) and margs['n_in'] != c: raise ConfigError(f"model_args.n_in={margs['n_in']!r} but the images have {c} channels: give n_in={c} or leave it out.")

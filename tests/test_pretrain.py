@@ -129,7 +129,8 @@ def test_sigkill_during_training_resumes_exactly(tmp_path, digits, method):
     "Weights (target networks, queues and centers included), optimizer state, metrics and export equal an uninterrupted run's (simclr: killed inside an epoch)"
     ref, run, m = tmp_path/'ref', tmp_path/'run', f'method={method}'
     every = ['checkpoint_every=2 steps'] if method == 'simclr' else []   # simclr is killed inside epoch 1: a checkpoint every 2 of its 4 steps
-    m = (m, 'accumulate=2') if method == 'moco' else (m,)          # moco's batches go through the model in 2 parts (GradCache)
+    m = (m, 'accumulate=2', 'method_args.symmetric=True') if method == 'moco' else (m,)   # moco's batches go through the model in 2 parts
+    # (GradCache), symmetric: its two queues (the digits are gray, whose preset trains one query and one key per image)
     vit = ('model=test_vit', 'model_args.patch_size=4', 'model_args.dynamic_img_size=True') if method in ('mae', 'dinov2') else ()
     m = m + vit                                                   # MAE and DINOv2 mask a ViT's patches: timm's small test_vit, 4 x 4 patches of 4 px
     _main(ref, digits, 3, *m, *every)                             # uninterrupted
