@@ -1,0 +1,67 @@
+"""The training step of `pretrain(method=M)` with and without `tiny_map_convs` (3x3 convolutions on maps of fewer positions
+than the kernel has taps, the 1x1 and 2x2 maps of a resnet's last stages on 12-32 px views, computed as one matrix
+product on CPU; `self_supervised/layers.py`), side by side on the same machine.
+
+    python bench/tiny_maps.py [--methods simclr,moco,byol,vicreg,dino,swav] [--datasets digits,graytex,colorcrops]
+                              [--steps 20] [--warmup 5] [--rounds 2]
+
+Each cell is `pretrain` as the benches run it (the method's small-image preset, the data set's `val_train` folder of
+`bench/datasets.py`, one process, no loader workers), stopped after `--warmup` + `--steps` steps; its figure is the
+median time of the last `--steps` steps (`before_batch` to `after_batch`: augmentation, forward, loss, backward,
+optimizer, the method's own updates). "without" turns the convolutions back into `nn.Conv2d` in `before_fit` with the
+library's own switch, `tiny_map_convs(learn.model, enable=False)`. The two run in turns, `--rounds` times, so slow spells
+of a noisy machine hit both; a cell's figure is the median of its rounds. Writes bench/results/tiny_maps.json.
+"""
+from __future__ import annotations
+import argparse, json, platform, shutil, statistics, sys, tempfile, time
+from pathlib import Path
+import torch
+from fastai.callback.core import Callback, CancelFitException
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH))
+from datasets import folders
+from quality import pretrain_files
+from self_supervised.layers import tiny_map_convs
+
+class StepTimes(Callback):
+    "The seconds of each training step; stops the fit after `n` steps; `plain`: `nn.Conv2d` everywhere first"
+    order = 100
+    def __init__(self, n:int, plain:bool=False): self.n, self.plain, self.times = n, plain, []
+    def before_fit(self):
+        if self.plain: tiny_map_convs(self.learn.model, enable=False)
+    def before_batch(self): self.t = time.perf_counter()
+    def after_batch(self):
+        self.times.append(time.perf_counter() - self.t)
+        if len(self.times) >= self.n: raise CancelFitException()
+
+def step_ms(method:str, dataset:str, plain:bool, steps:int, warmup:int) -> float:
+    "The median milliseconds of `steps` training steps after `warmup` ones"
+    files = sorted(folders(dataset, 'val')[0].rglob('*.png'))
+    cb, work = StepTimes(warmup + steps, plain), Path(tempfile.mkdtemp(prefix='tiny-maps-'))
+    try: pretrain_files(files, work/'run', 0, method=method, epochs=100, cbs=[cb])
+    finally: shutil.rmtree(work, ignore_errors=True)
+    return statistics.median(cb.times[warmup:]) * 1000
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    p.add_argument('--methods', default='simclr,moco,byol,vicreg,dino,swav'); p.add_argument('--datasets', default='digits')
+    p.add_argument('--steps', type=int, default=20); p.add_argument('--warmup', type=int, default=5)
+    p.add_argument('--rounds', type=int, default=2); p.add_argument('--out', type=Path, default=BENCH/'results'/'tiny_maps.json')
+    a = p.parse_args(argv)
+    cells = {(d, m): dict(tiny=[], plain=[]) for d in a.datasets.split(',') for m in a.methods.split(',')}
+    for r in range(a.rounds):
+        for (d, m), c in cells.items():
+            for k in ('tiny', 'plain') if r % 2 == 0 else ('plain', 'tiny'):
+                c[k].append(step_ms(m, d, k == 'plain', a.steps, a.warmup))
+                print(f'round {r}: {m} on {d}, {k}: {c[k][-1]:.0f} ms', flush=True)
+    rows = [dict(dataset=d, method=m, tiny_ms=round(statistics.median(c['tiny'])), plain_ms=round(statistics.median(c['plain'])),
+                 speedup=round(statistics.median(c['plain']) / statistics.median(c['tiny']), 2), rounds=c) for (d, m), c in cells.items()]
+    print('| data | method | step, tiny-map convolutions | step, nn.Conv2d | speedup |\n|---|---|---|---|---|')
+    for o in rows: print(f"| {o['dataset']} | {o['method']} | {o['tiny_ms']} ms | {o['plain_ms']} ms | {o['speedup']:.2f}x |")
+    a.out.parent.mkdir(parents=True, exist_ok=True)
+    a.out.write_text(json.dumps(dict(command='python bench/tiny_maps.py ' + ' '.join(argv if argv is not None else sys.argv[1:]),
+                                     rows=rows, steps=a.steps, warmup=a.warmup, machine=platform.processor() or platform.machine(),
+                                     capability=torch.backends.cpu.get_cpu_capability(), threads=torch.get_num_threads(),
+                                     torch=torch.__version__, when=time.strftime('%Y-%m-%d %H:%M')), indent=1) + '\n')
+
+if __name__ == '__main__': main()
