@@ -498,6 +498,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                        'self_supervised/layers.py'),
                                         'self_supervised.layers.PoolingType': ('layers.html#poolingtype', 'self_supervised/layers.py'),
                                         'self_supervised.layers.TinyMapConv2d': ('layers.html#tinymapconv2d', 'self_supervised/layers.py'),
+                                        'self_supervised.layers.TinyMapConv2d.__prepare_scriptable__': ( 'layers.html#tinymapconv2d.__prepare_scriptable__',
+                                                                                                         'self_supervised/layers.py'),
                                         'self_supervised.layers.TinyMapConv2d.forward': ( 'layers.html#tinymapconv2d.forward',
                                                                                           'self_supervised/layers.py'),
                                         'self_supervised.layers._arch_error': ('layers.html#_arch_error', 'self_supervised/layers.py'),

@@ -5,7 +5,7 @@ images to feature vectors, the MLP heads put on it, and gradient checkpointing."
 
 # %% ../nbs/01_layers.ipynb #ef1f593a
 from __future__ import annotations
-import difflib, functools, inspect, numbers
+import copy, difflib, functools, inspect, numbers
 import torch, torch.nn as nn
 import timm
 from timm.layers import SelectAdaptivePool2d
@@ -145,20 +145,25 @@ def tiny_map_conv2d(x:torch.Tensor, # `(B, C, h, w)` maps
     dense = torch.cat([torch.cat([zero if t is None else weight[:, :, t[0], t[1]] for t in row], 1) for row in taps])   # (ho*wo*O, h*w*C)
     y = x.reshape(b, c, h * w).transpose(1, 2).reshape(b, h * w * c) @ dense.t()
     y = y.reshape(b, ho * wo, o).transpose(1, 2).reshape(b, o, ho, wo)
-    return y if bias is None else y + bias.view(1, o, 1, 1)
+    return y if bias is None else y + bias.to(y.dtype).view(1, o, 1, 1)   # under autocast y is in the lower precision, as conv2d's
 
 
 # %% ../nbs/01_layers.ipynb #140116d4
-def _tracing() -> bool:
-    return torch.jit.is_tracing() or torch.compiler.is_compiling() or torch.compiler.is_exporting()
+def _tracing(x) -> bool:
+    "Whether `x` goes through a tracer: `torch.jit.trace`, `torch.compile`, `torch.export` or `torch.fx`"
+    return (isinstance(x, torch.fx.Proxy) or torch.jit.is_tracing() or torch.compiler.is_compiling()
+            or getattr(torch.compiler, 'is_exporting', lambda: False)())   # torch < 2.6 has no is_exporting
 
 class TinyMapConv2d(nn.Conv2d):
     "An `nn.Conv2d` that computes CPU maps with fewer positions than its kernel's taps by `tiny_map_conv2d`"
     def forward(self, x):
         kh, kw = self.kernel_size
-        if x.device.type == 'cpu' and x.dim() == 4 and x.shape[-2] * x.shape[-1] < kh * kw and not _tracing():
+        if not _tracing(x) and x.device.type == 'cpu' and x.dim() == 4 and x.shape[-2] * x.shape[-1] < kh * kw:
             return tiny_map_conv2d(x, self.weight, self.bias, self.stride, self.padding)
         return super().forward(x)
+    def __prepare_scriptable__(self):   # `torch.jit.script` compiles a plain `nn.Conv2d` with the same parameters
+        m = copy.copy(self); m.__class__ = nn.Conv2d
+        return m
 
 def _tiny_ok(m) -> bool:
     return (m.groups == 1 and m.dilation == (1, 1) and m.padding_mode == 'zeros' and isinstance(m.padding, tuple)
