@@ -4,6 +4,7 @@ product on CPU; `self_supervised/layers.py`), side by side on the same machine.
 
     python bench/tiny_maps.py [--methods simclr,moco,byol,vicreg,dino,swav] [--datasets digits,graytex,colorcrops]
                               [--steps 20] [--warmup 5] [--rounds 2]
+    python bench/tiny_maps.py --shapes [--out ...]      # one convolution: tiny_map_conv2d against F.conv2d, per shape
 
 Each cell is `pretrain` as the benches run it (the method's small-image preset, the data set's `val_train` folder of
 `bench/datasets.py`, one process, no loader workers), stopped after `--warmup` + `--steps` steps; its figure is the
@@ -11,6 +12,10 @@ median time of the last `--steps` steps (`before_batch` to `after_batch`: augmen
 optimizer, the method's own updates). "without" turns the convolutions back into `nn.Conv2d` in `before_fit` with the
 library's own switch, `tiny_map_convs(learn.model, enable=False)`. The two run in turns, `--rounds` times, so slow spells
 of a noisy machine hit both; a cell's figure is the median of its rounds. Writes bench/results/tiny_maps.json.
+
+`--shapes` times one 3x3 convolution (padding 1) of resnet18's last stages on tiny maps instead: `tiny_map_conv2d` and
+`F.conv2d` on random maps, forward alone under `torch.no_grad()` (a momentum encoder's, a teacher's) and forward and
+backward, the median of 9 and 7 calls after 3 and 2; it writes `shapes` rows to `--out`.
 """
 from __future__ import annotations
 import argparse, json, platform, shutil, statistics, sys, tempfile, time
@@ -21,7 +26,7 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 from datasets import folders
 from quality import pretrain_files
-from self_supervised.layers import tiny_map_convs
+from self_supervised.layers import tiny_map_convs, tiny_map_conv2d
 
 class StepTimes(Callback):
     "The seconds of each training step; stops the fit after `n` steps; `plain`: `nn.Conv2d` everywhere first"
@@ -42,12 +47,46 @@ def step_ms(method:str, dataset:str, plain:bool, steps:int, warmup:int) -> float
     finally: shutil.rmtree(work, ignore_errors=True)
     return statistics.median(cb.times[warmup:]) * 1000
 
+SHAPES = [(b, c, hw) for b in (32, 64, 128, 384) for c, hw in ((512, 2), (512, 1), (256, 2), (256, 1))]   # (batch, channels, side)
+
+def _median_ms(fn, n:int, warmup:int) -> float:
+    for _ in range(warmup): fn()
+    ts = []
+    for _ in range(n): t = time.perf_counter(); fn(); ts.append(time.perf_counter() - t)
+    return statistics.median(ts) * 1000
+
+def conv_ms(conv, b:int, c:int, hw:int) -> dict:
+    "Milliseconds of `conv(x, weight, None, (1, 1), (1, 1))` on `(b, c, hw, hw)` maps, C -> C channels: forward alone, forward and backward"
+    g = torch.Generator().manual_seed(0)
+    x, w = torch.randn(b, c, hw, hw, generator=g), torch.randn(c, c, 3, 3, generator=g) * 0.02
+    with torch.no_grad(): fwd = _median_ms(lambda: conv(x, w, None, (1, 1), (1, 1)), 9, 3)
+    xg, wg = x.clone().requires_grad_(), w.clone().requires_grad_()
+    def step(): conv(xg, wg, None, (1, 1), (1, 1)).sum().backward()
+    return dict(fwd=round(fwd, 2), fwd_bwd=round(_median_ms(step, 7, 2), 2))
+
+def shapes(out:Path, argv):
+    rows = []
+    print('| batch | channels | map | forward: tiny_map_conv2d | F.conv2d | forward and backward: tiny_map_conv2d | F.conv2d |\n|---|---|---|---|---|---|---|')
+    for b, c, hw in SHAPES:
+        t, f = conv_ms(tiny_map_conv2d, b, c, hw), conv_ms(torch.nn.functional.conv2d, b, c, hw)
+        rows.append(dict(batch=b, channels=c, side=hw, tiny=t, conv2d=f))
+        print(f"| {b} | {c} | {hw}x{hw} | {t['fwd']} ms | {f['fwd']} ms | {t['fwd_bwd']} ms | {f['fwd_bwd']} ms |", flush=True)
+    _write(out, argv, shapes=rows)
+
+def _write(out:Path, argv, **kw):
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(dict(command='python bench/tiny_maps.py ' + ' '.join(argv if argv is not None else sys.argv[1:]), **kw,
+                                   machine=platform.processor() or platform.machine(), capability=torch.backends.cpu.get_cpu_capability(),
+                                   threads=torch.get_num_threads(), torch=torch.__version__, when=time.strftime('%Y-%m-%d %H:%M')), indent=1) + '\n')
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     p.add_argument('--methods', default='simclr,moco,byol,vicreg,dino,swav'); p.add_argument('--datasets', default='digits')
     p.add_argument('--steps', type=int, default=20); p.add_argument('--warmup', type=int, default=5)
     p.add_argument('--rounds', type=int, default=2); p.add_argument('--out', type=Path, default=BENCH/'results'/'tiny_maps.json')
+    p.add_argument('--shapes', action='store_true', help='time one convolution per shape instead of the training steps')
     a = p.parse_args(argv)
+    if a.shapes: return shapes(a.out, argv)
     cells = {(d, m): dict(tiny=[], plain=[]) for d in a.datasets.split(',') for m in a.methods.split(',')}
     for r in range(a.rounds):
         for (d, m), c in cells.items():
@@ -58,10 +97,6 @@ def main(argv=None):
                  speedup=round(statistics.median(c['plain']) / statistics.median(c['tiny']), 2), rounds=c) for (d, m), c in cells.items()]
     print('| data | method | step, tiny-map convolutions | step, nn.Conv2d | speedup |\n|---|---|---|---|---|')
     for o in rows: print(f"| {o['dataset']} | {o['method']} | {o['tiny_ms']} ms | {o['plain_ms']} ms | {o['speedup']:.2f}x |")
-    a.out.parent.mkdir(parents=True, exist_ok=True)
-    a.out.write_text(json.dumps(dict(command='python bench/tiny_maps.py ' + ' '.join(argv if argv is not None else sys.argv[1:]),
-                                     rows=rows, steps=a.steps, warmup=a.warmup, machine=platform.processor() or platform.machine(),
-                                     capability=torch.backends.cpu.get_cpu_capability(), threads=torch.get_num_threads(),
-                                     torch=torch.__version__, when=time.strftime('%Y-%m-%d %H:%M')), indent=1) + '\n')
+    _write(a.out, argv, rows=rows, steps=a.steps, warmup=a.warmup)
 
 if __name__ == '__main__': main()

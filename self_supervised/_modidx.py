@@ -506,6 +506,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                         'self_supervised.layers._bn_freeze': ('layers.html#_bn_freeze', 'self_supervised/layers.py'),
                                         'self_supervised.layers._bn_unfreeze': ('layers.html#_bn_unfreeze', 'self_supervised/layers.py'),
                                         'self_supervised.layers._cut_body': ('layers.html#_cut_body', 'self_supervised/layers.py'),
+                                        'self_supervised.layers._dense_index': ('layers.html#_dense_index', 'self_supervised/layers.py'),
                                         'self_supervised.layers._has_params': ('layers.html#_has_params', 'self_supervised/layers.py'),
                                         'self_supervised.layers._in_backward': ('layers.html#_in_backward', 'self_supervised/layers.py'),
                                         'self_supervised.layers._in_channels': ('layers.html#_in_channels', 'self_supervised/layers.py'),

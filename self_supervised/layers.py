@@ -134,17 +134,27 @@ def _taps(h, w, kh, kw, sh, sw, ph, pw) -> tuple:
                  for oy in range(ho) for ox in range(wo))
     return taps, ho, wo
 
+@functools.lru_cache(maxsize=None)
+def _dense_index(c, h, w, kh, kw, sh, sw, ph, pw) -> tuple:
+    "`(index, mask, ho, wo)`: the columns of `weight.view(O, C*kh*kw)` that make the dense weight's `(ho*wo, C, h*w)` entries of each output channel (`mask`: 0 where no tap joins them, or None)"
+    taps, ho, wo = _taps(h, w, kh, kw, sh, sw, ph, pw)
+    t = torch.tensor([[0 if tap is None else tap[0] * kw + tap[1] for tap in row] for row in taps])   # (ho*wo, h*w)
+    index = (torch.arange(c)[None, :, None] * (kh * kw) + t[:, None, :]).flatten()                    # (ho*wo, C, h*w)
+    joined = torch.tensor([[tap is not None for tap in row] for row in taps])
+    mask = None if joined.all() else joined[:, None, :].expand(-1, c, -1).flatten().float()
+    return index, mask, ho, wo
+
 def tiny_map_conv2d(x:torch.Tensor, # `(B, C, h, w)` maps
                     weight:torch.Tensor, # `(O, C, kh, kw)`: one group, no dilation
                     bias:torch.Tensor|None=None, # `(O,)`
                     stride:tuple=(1, 1), padding:tuple=(0, 0)): # zero padding
-    "`F.conv2d` as one matrix product, from the `h*w*C` inputs to the `ho*wo*O` outputs: faster on CPU for maps smaller than the kernel"
+    "`F.conv2d` as one matrix product, from the `C*h*w` inputs to the `O*ho*wo` outputs: faster on CPU for maps smaller than the kernel"
     (b, c, h, w), (o, _, kh, kw) = x.shape, weight.shape
-    taps, ho, wo = _taps(h, w, kh, kw, *stride, *padding)
-    zero = weight.new_zeros(o, c)
-    dense = torch.cat([torch.cat([zero if t is None else weight[:, :, t[0], t[1]] for t in row], 1) for row in taps])   # (ho*wo*O, h*w*C)
-    y = x.reshape(b, c, h * w).transpose(1, 2).reshape(b, h * w * c) @ dense.t()
-    y = y.reshape(b, ho * wo, o).transpose(1, 2).reshape(b, o, ho, wo)
+    index, mask, ho, wo = _dense_index(c, h, w, kh, kw, *stride, *padding)
+    dense = weight.reshape(o, c * kh * kw).index_select(1, index.to(weight.device))   # one gather; its gradient is one index_add
+    if mask is not None: dense = dense * mask.to(dense)
+    y = x.reshape(b, c * h * w) @ dense.view(o * ho * wo, c * h * w).t()             # (B, O*ho*wo): NCHW's own order, no transposes
+    y = y.view(b, o, ho, wo)
     return y if bias is None else y + bias.to(y.dtype).view(1, o, 1, 1)   # under autocast y is in the lower precision, as conv2d's
 
 
