@@ -15,7 +15,8 @@ of a noisy machine hit both; a cell's figure is the median of its rounds. Writes
 
 `--shapes` times one 3x3 convolution (padding 1) of resnet18's last stages on tiny maps instead: `tiny_map_conv2d` and
 `F.conv2d` on random maps, forward alone under `torch.no_grad()` (a momentum encoder's, a teacher's) and forward and
-backward, the median of 9 and 7 calls after 3 and 2; it writes `shapes` rows to `--out`.
+backward (gradients set to None before each call, as a training step does), the median of 9 and 7 calls after 3 and 2;
+it writes `shapes` rows to `--out` (default bench/results/tiny_maps_shapes.json; the training steps' options are unused).
 """
 from __future__ import annotations
 import argparse, json, platform, shutil, statistics, sys, tempfile, time
@@ -55,23 +56,29 @@ def _median_ms(fn, n:int, warmup:int) -> float:
     for _ in range(n): t = time.perf_counter(); fn(); ts.append(time.perf_counter() - t)
     return statistics.median(ts) * 1000
 
+CALLS = dict(fwd=(9, 3), fwd_bwd=(7, 2))   # (timed calls, warm-up calls)
+
 def conv_ms(conv, b:int, c:int, hw:int) -> dict:
     "Milliseconds of `conv(x, weight, None, (1, 1), (1, 1))` on `(b, c, hw, hw)` maps, C -> C channels: forward alone, forward and backward"
     g = torch.Generator().manual_seed(0)
     x, w = torch.randn(b, c, hw, hw, generator=g), torch.randn(c, c, 3, 3, generator=g) * 0.02
-    with torch.no_grad(): fwd = _median_ms(lambda: conv(x, w, None, (1, 1), (1, 1)), 9, 3)
+    with torch.no_grad(): fwd = _median_ms(lambda: conv(x, w, None, (1, 1), (1, 1)), *CALLS['fwd'])
     xg, wg = x.clone().requires_grad_(), w.clone().requires_grad_()
-    def step(): conv(xg, wg, None, (1, 1), (1, 1)).sum().backward()
-    return dict(fwd=round(fwd, 2), fwd_bwd=round(_median_ms(step, 7, 2), 2))
+    def step():
+        xg.grad = wg.grad = None
+        conv(xg, wg, None, (1, 1), (1, 1)).sum().backward()
+    return dict(fwd=round(fwd, 3), fwd_bwd=round(_median_ms(step, *CALLS['fwd_bwd']), 3))
 
 def shapes(out:Path, argv):
     rows = []
-    print('| batch | channels | map | forward: tiny_map_conv2d | F.conv2d | forward and backward: tiny_map_conv2d | F.conv2d |\n|---|---|---|---|---|---|---|')
+    print('| batch | channels | map | forward: tiny_map_conv2d | F.conv2d | speedup | forward and backward: tiny_map_conv2d | F.conv2d | speedup |')
+    print('|---|---|---|---|---|---|---|---|---|')
     for b, c, hw in SHAPES:
         t, f = conv_ms(tiny_map_conv2d, b, c, hw), conv_ms(torch.nn.functional.conv2d, b, c, hw)
-        rows.append(dict(batch=b, channels=c, side=hw, tiny=t, conv2d=f))
-        print(f"| {b} | {c} | {hw}x{hw} | {t['fwd']} ms | {f['fwd']} ms | {t['fwd_bwd']} ms | {f['fwd_bwd']} ms |", flush=True)
-    _write(out, argv, shapes=rows)
+        speedup = {k: round(f[k] / t[k], 2) for k in t}   # F.conv2d's time over tiny_map_conv2d's
+        rows.append(dict(batch=b, channels=c, side=hw, tiny=t, conv2d=f, speedup=speedup))
+        print(f"| {b} | {c} | {hw}x{hw} | {t['fwd']} ms | {f['fwd']} ms | {speedup['fwd']:.2f}x | {t['fwd_bwd']} ms | {f['fwd_bwd']} ms | {speedup['fwd_bwd']:.2f}x |", flush=True)
+    _write(out, argv, shapes=rows, conv=dict(kernel=3, padding=1, stride=1, out_channels='= channels'), calls=CALLS)
 
 def _write(out:Path, argv, **kw):
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -83,10 +90,11 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     p.add_argument('--methods', default='simclr,moco,byol,vicreg,dino,swav'); p.add_argument('--datasets', default='digits')
     p.add_argument('--steps', type=int, default=20); p.add_argument('--warmup', type=int, default=5)
-    p.add_argument('--rounds', type=int, default=2); p.add_argument('--out', type=Path, default=BENCH/'results'/'tiny_maps.json')
+    p.add_argument('--rounds', type=int, default=2); p.add_argument('--out', type=Path, default=None, help='default bench/results/tiny_maps.json, or tiny_maps_shapes.json with --shapes')
     p.add_argument('--shapes', action='store_true', help='time one convolution per shape instead of the training steps')
     a = p.parse_args(argv)
-    if a.shapes: return shapes(a.out, argv)
+    out = a.out or BENCH/'results'/('tiny_maps_shapes.json' if a.shapes else 'tiny_maps.json')
+    if a.shapes: return shapes(out, argv)
     cells = {(d, m): dict(tiny=[], plain=[]) for d in a.datasets.split(',') for m in a.methods.split(',')}
     for r in range(a.rounds):
         for (d, m), c in cells.items():
@@ -97,6 +105,6 @@ def main(argv=None):
                  speedup=round(statistics.median(c['plain']) / statistics.median(c['tiny']), 2), rounds=c) for (d, m), c in cells.items()]
     print('| data | method | step, tiny-map convolutions | step, nn.Conv2d | speedup |\n|---|---|---|---|---|')
     for o in rows: print(f"| {o['dataset']} | {o['method']} | {o['tiny_ms']} ms | {o['plain_ms']} ms | {o['speedup']:.2f}x |")
-    _write(a.out, argv, rows=rows, steps=a.steps, warmup=a.warmup)
+    _write(out, argv, rows=rows, steps=a.steps, warmup=a.warmup)
 
 if __name__ == '__main__': main()

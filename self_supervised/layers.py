@@ -134,14 +134,15 @@ def _taps(h, w, kh, kw, sh, sw, ph, pw) -> tuple:
                  for oy in range(ho) for ox in range(wo))
     return taps, ho, wo
 
-@functools.lru_cache(maxsize=None)
+@functools.lru_cache(maxsize=256)
 def _dense_index(c, h, w, kh, kw, sh, sw, ph, pw) -> tuple:
     "`(index, mask, ho, wo)`: the columns of `weight.view(O, C*kh*kw)` that make the dense weight's `(ho*wo, C, h*w)` entries of each output channel (`mask`: 0 where no tap joins them, or None)"
     taps, ho, wo = _taps(h, w, kh, kw, sh, sw, ph, pw)
-    t = torch.tensor([[0 if tap is None else tap[0] * kw + tap[1] for tap in row] for row in taps])   # (ho*wo, h*w)
-    index = (torch.arange(c)[None, :, None] * (kh * kw) + t[:, None, :]).flatten()                    # (ho*wo, C, h*w)
-    joined = torch.tensor([[tap is not None for tap in row] for row in taps])
-    mask = None if joined.all() else joined[:, None, :].expand(-1, c, -1).flatten().float()
+    with torch.inference_mode(False):   # cached: a first call under inference_mode must not make them inference tensors, which autograd cannot save
+        t = torch.tensor([[0 if tap is None else tap[0] * kw + tap[1] for tap in row] for row in taps], device='cpu')   # (ho*wo, h*w)
+        index = (torch.arange(c, device='cpu')[None, :, None] * (kh * kw) + t[:, None, :]).flatten()                    # (ho*wo, C, h*w)
+        joined = torch.tensor([[tap is not None for tap in row] for row in taps], device='cpu')
+        mask = None if joined.all() else joined[:, None, :].expand(-1, c, -1).flatten().float()
     return index, mask, ho, wo
 
 def tiny_map_conv2d(x:torch.Tensor, # `(B, C, h, w)` maps
