@@ -125,7 +125,6 @@ def _pretrained_error(arch, e):
                         "or use pretrained=False.")
 
 # %% ../nbs/01_layers.ipynb #21040375
-@functools.lru_cache(maxsize=None)
 def _taps(h, w, kh, kw, sh, sw, ph, pw) -> tuple:
     "`(taps, ho, wo)`: for each output position, the kernel tap `(ky, kx)` that joins it to each input position (None: none)"
     ho, wo = (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
