@@ -30,7 +30,7 @@ class Method:
     transform_args:dict=field(default_factory=dict) # its augmentations: overrides of `TRANSFORM_ARGS`; `views`: one dict of overrides per view
     optim_args:dict=field(default_factory=dict) # overrides of `OPTIM_ARGS`
     optimizers:dict=field(default_factory=dict) # the method's defaults per optimizer, e.g. `dict(lars=dict(lr=0.2))`
-    small_preset:dict=field(default_factory=dict) # settings for images of `SMALL_IMAGE_MAX` px or less; its `gray`: model_args and method_args over them when the images are gray
+    small_preset:dict=field(default_factory=dict) # settings for images of `SMALL_IMAGE_MAX` px or less; its `gray`: model_args, method_args and transform_args over them when the images are gray
     resolve:Callable|None=None # `(method_args, images, batch_size, note[, n_views])` -> method_args: adapts them to the data and the views (`ValueError` when they cannot be); `note(msg)` records a change
     splitter:Callable|None=None # fastai splitter of the model into parameter groups (None: one group)
     lr_batch_scaling:bool|str|None=None # the optimizer's default lr times batch_size/256; 'sqrt': times sqrt(batch_size/1024) (DINOv2); None: for SGD and LARS, not AdamW
@@ -39,13 +39,13 @@ class Method:
     def model_kwargs(self, m:dict) -> dict: return {k: m[k] for k in self._keys(self.create_model)}
     def callback_kwargs(self, m:dict) -> dict: return {k: m[k] for k in self._keys(self.callback)}
     def gray_args(self, size) -> dict:
-        "What its small-image preset sets for gray images at `size`: `{'model_args': {...}, 'method_args': {...}}`, the groups it has (`{}` for larger images, or a preset without them)"
+        "What its small-image preset sets for gray images at `size`: `{'model_args': {...}, 'method_args': {...}, 'transform_args': {...}}`, the groups it has (`{}` for larger images, or a preset without them)"
         return {k: dict(v) for k, v in (self.small_preset.get('gray') or {}).items() if v} if is_small(size) else {}
 
     def preset(self, size, gray:bool=False) -> dict:
-        "Its small-image preset at `size` (`{}` for larger images); `gray`: with its `gray_args` merged into its model_args and method_args"
+        "Its small-image preset at `size` (`{}` for larger images); `gray`: with its `gray_args` merged into its model_args and method_args (its transform_args are a layer over the preset's: `transforms`)"
         p = {k: v for k, v in self.small_preset.items() if k != 'gray'} if is_small(size) else {}
-        return dict(p, **{k: {**p.get(k, {}), **v} for k, v in (self.gray_args(size) if gray else {}).items()})
+        return dict(p, **{k: {**p.get(k, {}), **v} for k, v in (self.gray_args(size) if gray else {}).items() if k != 'transform_args'})
 
     def resolve_args(self, method_args:dict|None=None, images:int|None=None, batch_size:int|None=None, size=224, note=print,
                      n_views:int|None=None, # the run's number of views (None: the method's at `size`)
@@ -55,7 +55,7 @@ class Method:
         m = merge_args(merge_args(self.args, self.preset(size, gray).get('method_args'), 'method_args'), method_args, 'method_args')
         check_settings(m, self.args, 'method_args')
         if self.resolve is not None and images is not None:
-            views = {} if 'n_views' not in inspect.signature(self.resolve).parameters else dict(n_views=n_views or len(self.transforms(size)['views']))
+            views = {} if 'n_views' not in inspect.signature(self.resolve).parameters else dict(n_views=n_views or len(self.transforms(size, gray=gray)['views']))
             try: m = self.resolve(m, images, batch_size or self.preset(size).get('batch_size', 256), note, **views)
             except ValueError as e: raise ConfigError(f"method_args: {e}") from None
         return m
@@ -63,9 +63,10 @@ class Method:
     @property
     def any_views(self) -> bool: return self.callback.n_views is None   # multi-crop: a `views` list sets how many
 
-    def transforms(self, size, *layers) -> dict:
-        "Resolved `transform_args` of the method's views at `size`: its own, its small-image preset's, then `layers` (a user's)"
-        t = resolve_transforms([self.transform_args, self.preset(size).get('transform_args'), *layers], self.n_views, self.any_views)
+    def transforms(self, size, *layers, gray:bool=False) -> dict:
+        "Resolved `transform_args` of the method's views at `size`: its own, its small-image preset's (`gray`: for gray images), then `layers` (a user's)"
+        over = {k: v for k, v in self.gray_args(size).get('transform_args', {}).items() if gray and not any(k in (l or {}) for l in layers)}   # a layer over the preset's views, without the keys a user gives
+        t = resolve_transforms([self.transform_args, self.preset(size).get('transform_args'), over, *layers], self.n_views, self.any_views)
         n, least = len(t['views']), self.callback.min_views
         if n < least: raise ConfigError(f"transform_args.views makes {n} view(s) but {self.name} learns from {least} or more: give {least} or more dicts.")
         return t
@@ -102,8 +103,8 @@ def register_method(name:str, create_model:Callable, callback:type, args:Setting
                                    ', '.join(f'{k}={a!r} (declared {b!r})' for k, (a, b) in wrong.items()))
     if spec.lr_batch_scaling not in (None, True, False, 'sqrt'):
         raise ValueError(f"{name}: lr_batch_scaling must be None, True, False or 'sqrt', not {spec.lr_batch_scaling!r}.")
-    gray = set(spec.small_preset.get('gray', {})) - {'model_args', 'method_args'}
-    if gray: raise ValueError(f"{name}: small_preset['gray'] holds model_args and method_args only (how gray images start and train), not {sorted(gray)}.")
+    gray = set(spec.small_preset.get('gray', {})) - {'model_args', 'method_args', 'transform_args'}
+    if gray: raise ValueError(f"{name}: small_preset['gray'] holds model_args, method_args and transform_args only (how gray images start, train and are viewed), not {sorted(gray)}.")
     views = spec.transform_args.get('views')
     if views is not None and len(views) != spec.n_views: raise ValueError(f"{name}: transform_args['views'] needs {spec.n_views} entries.")
     if callback.__module__ != '__main__': METHODS[name] = spec   # a notebook's run of the cell defines its objects anew in __main__
