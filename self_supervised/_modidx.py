@@ -603,6 +603,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                                'self_supervised/registry.py'),
                                           'self_supervised.registry.Method.gray_args': ( 'registry.html#method.gray_args',
                                                                                          'self_supervised/registry.py'),
+                                          'self_supervised.registry.Method.gray_transforms': ( 'registry.html#method.gray_transforms',
+                                                                                               'self_supervised/registry.py'),
                                           'self_supervised.registry.Method.model_kwargs': ( 'registry.html#method.model_kwargs',
                                                                                             'self_supervised/registry.py'),
                                           'self_supervised.registry.Method.preset': ( 'registry.html#method.preset',

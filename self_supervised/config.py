@@ -124,15 +124,16 @@ def resolve_config(files, data=None, model='resnet18', method='simclr', epochs=1
     if margs['n_in'] is None:
         margs['n_in'] = c
         notes.append({1: "1 channel: every image looked at is gray", 3: "3 channels: some images are in colour"}.get(c, f"{c} channels: the images' own"))
-    given = dict(model_args=model_args or {}, method_args=method_args if isinstance(method_args, dict) else {},   # not a dict: merge_args says so below
-                 transform_args=transform_args or {})
-    g = [f'{grp}.{k}={v!r}' for grp, d in spec.gray_args(size).items() for k, v in d.items() if gray and k not in given[grp]]
+    given = dict(model_args=model_args or {}, method_args=method_args if isinstance(method_args, dict) else {})   # not a dict: merge_args says so below
+    users = {k: v for k, v in (transform_args or {}).items() if k != 'image_size'}  # the global size is `size`, not every view's
+    g = [f'{grp}.{k}={v!r}' for grp, d in spec.gray_args(size).items() if grp in given for k, v in d.items() if gray and k not in given[grp]]
+    g += [f'transform_args.{k}={v!r}' for k, v in spec.gray_transforms(size, users).items() if gray]
     if g: notes.append(f"gray images: {method}'s small-image preset for them sets " + ', '.join(g))
     if c not in (1, 3) and margs['n_in'] != c: raise ConfigError(f"model_args.n_in={margs['n_in']!r} but the images have {c} channels: give n_in={c} or leave it out.")
     if c in (1, 3) and margs['n_in'] not in (1, 3): raise ConfigError(f"model_args.n_in must be 1 or 3 for gray and colour images, not {margs['n_in']!r}.")
     if c not in (1, 3): notes.append(f"{c} channels: colour jitter changes each channel's brightness and contrast; its saturation and hue, "
                                      "random grayscale and solarize are for RGB images and are skipped")
-    t = spec.transforms(size, {k: v for k, v in (transform_args or {}).items() if k != 'image_size'}, gray=gray)  # the global size is `size`, not every view's
+    t = spec.transforms(size, users, gray=gray)
     t['image_size'] = [size, size]
     if probe['arrays'] and 'normalize' not in (transform_args or {}):   # 16-bit, float or multi-band: their own statistics
         t['normalize'] = channel_stats(files, margs['n_in'])

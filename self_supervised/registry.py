@@ -8,7 +8,7 @@ import functools, importlib, inspect, pkgutil
 from dataclasses import dataclass, field
 from typing import Callable
 from .settings import (ConfigError, Settings, merge_args, check_settings, resolve_transforms, expand_views, batch_aug_args,
-                                      is_small)
+                                      is_small, SMALL_IMAGE_MAX)
 
 # %% auto #0
 __all__ = ['METHODS', 'Method', 'register_method', 'list_methods', 'get_method']
@@ -63,10 +63,15 @@ class Method:
     @property
     def any_views(self) -> bool: return self.callback.n_views is None   # multi-crop: a `views` list sets how many
 
+    def gray_transforms(self, size, *layers) -> dict:
+        "The transform_args its small-image preset sets for gray images at `size`, less the keys `layers` (a user's) set; of `views`, a list sets how many (and replaces these), a dict of per-view settings goes over these"
+        sets = lambda l, k: (l or {}).get(k) is not None and (k != 'views' or isinstance(l[k], (list, tuple)))
+        return {k: v for k, v in self.gray_args(size).get('transform_args', {}).items() if not any(sets(l, k) for l in layers)}
+
     def transforms(self, size, *layers, gray:bool=False) -> dict:
-        "Resolved `transform_args` of the method's views at `size`: its own, its small-image preset's (`gray`: for gray images), then `layers` (a user's)"
-        over = {k: v for k, v in self.gray_args(size).get('transform_args', {}).items() if gray and not any(k in (l or {}) for l in layers)}   # a layer over the preset's views, without the keys a user gives
-        t = resolve_transforms([self.transform_args, self.preset(size).get('transform_args'), over, *layers], self.n_views, self.any_views)
+        "Resolved `transform_args` of the method's views at `size`: its own, its small-image preset's, its `gray_transforms` (`gray`: for gray images) as a layer over them, then `layers` (a user's)"
+        t = resolve_transforms([self.transform_args, self.preset(size).get('transform_args'), self.gray_transforms(size, *layers) if gray else None, *layers],
+                               self.n_views, self.any_views)
         n, least = len(t['views']), self.callback.min_views
         if n < least: raise ConfigError(f"transform_args.views makes {n} view(s) but {self.name} learns from {least} or more: give {least} or more dicts.")
         return t
@@ -78,11 +83,12 @@ class Method:
                       n_local:int|None=None, # multi-crop: this many local views instead of the declared ones (each like the first)
                       global_scale:tuple|None=None, # multi-crop: the global crops' area, `(min, max)` fractions of the image's
                       local_scale:tuple|None=None, # multi-crop: the local crops' area
+                      gray:bool=False, # the views `pretrain` makes of gray images (its preset's `gray_transforms`; not with `n_local`, which sets the local views)
                       **kwargs): # `get_batch_augs` keywords: `jitter=False`, `stats=None`, `cuda=...`
         "One augmentation pipeline per view, as `pretrain` builds them at `size`"
         from self_supervised.augmentations import views_aug_pipelines
         layer, rest = batch_aug_args(**kwargs)
-        views = expand_views(self.transforms(size, transform_args, layer))
+        views = expand_views(self.transforms(size, transform_args, layer, gray=gray and n_local is None))
         if n_local is not None or global_scale or local_scale:
             local = [v for v in views if v['image_size'] is not None]
             if not local: raise ValueError(f"{self.name} makes no local views: n_local, global_scale and local_scale are for multi-crop methods.")
@@ -107,6 +113,9 @@ def register_method(name:str, create_model:Callable, callback:type, args:Setting
     if gray: raise ValueError(f"{name}: small_preset['gray'] holds model_args, method_args and transform_args only (how gray images start, train and are viewed), not {sorted(gray)}.")
     views = spec.transform_args.get('views')
     if views is not None and len(views) != spec.n_views: raise ValueError(f"{name}: transform_args['views'] needs {spec.n_views} entries.")
+    if spec.gray_args(SMALL_IMAGE_MAX).get('transform_args'):   # the views of gray images, checked here rather than in a user's run
+        try: spec.transforms(SMALL_IMAGE_MAX, gray=True)
+        except ConfigError as e: raise ValueError(f"{name}: small_preset['gray']['transform_args']: {e}") from None
     if callback.__module__ != '__main__': METHODS[name] = spec   # a notebook's run of the cell defines its objects anew in __main__
     return spec
 

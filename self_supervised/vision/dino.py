@@ -155,7 +155,7 @@ class DINO(MultiViewMethod):
 def get_dino_aug_pipelines(size:int, # side of the global views
                            n_local:int|None=None, # local views; None: the declared 6 (paper: 6)
                            patch_size:int|None=None, # a transformer's patch side: the local views' sides are multiples of it
-                           **kwargs): # `n_in`, `global_scale`, `local_scale`, `transform_args` over DINO's, or `get_batch_augs` keywords
+                           **kwargs): # `n_in`, `gray` (gray images' views), `global_scale`, `local_scale`, `transform_args` over DINO's, or `get_batch_augs` keywords
     "DINO's augmentation pipelines as `pretrain(method='dino')` makes them at `size`: 2 global views, then the local views"
     return get_method('dino').aug_pipelines(size, patch_size=patch_size, n_local=n_local, **kwargs)
 
