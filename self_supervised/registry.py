@@ -83,12 +83,12 @@ class Method:
                       n_local:int|None=None, # multi-crop: this many local views instead of the declared ones (each like the first)
                       global_scale:tuple|None=None, # multi-crop: the global crops' area, `(min, max)` fractions of the image's
                       local_scale:tuple|None=None, # multi-crop: the local crops' area
-                      gray:bool=False, # the views `pretrain` makes of gray images (its preset's `gray_transforms`; not with `n_local`, which sets the local views)
+                      gray:bool=False, # the views `pretrain` makes of gray images (its preset's `gray_transforms`; not with `n_local` or `local_scale`, which ask for local views)
                       **kwargs): # `get_batch_augs` keywords: `jitter=False`, `stats=None`, `cuda=...`
         "One augmentation pipeline per view, as `pretrain` builds them at `size`"
         from self_supervised.augmentations import views_aug_pipelines
         layer, rest = batch_aug_args(**kwargs)
-        views = expand_views(self.transforms(size, transform_args, layer, gray=gray and n_local is None))
+        views = expand_views(self.transforms(size, transform_args, layer, gray=gray and n_local is None and local_scale is None))
         if n_local is not None or global_scale or local_scale:
             local = [v for v in views if v['image_size'] is not None]
             if not local: raise ValueError(f"{self.name} makes no local views: n_local, global_scale and local_scale are for multi-crop methods.")
