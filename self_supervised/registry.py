@@ -70,8 +70,12 @@ class Method:
 
     def transforms(self, size, *layers, gray:bool=False) -> dict:
         "Resolved `transform_args` of the method's views at `size`: its own, its small-image preset's, its `gray_transforms` (`gray`: for gray images) as a layer over them, then `layers` (a user's)"
-        t = resolve_transforms([self.transform_args, self.preset(size).get('transform_args'), self.gray_transforms(size, *layers) if gray else None, *layers],
-                               self.n_views, self.any_views)
+        over = self.gray_transforms(size, *layers) if gray else {}
+        try: t = resolve_transforms([self.transform_args, self.preset(size).get('transform_args'), over, *layers], self.n_views, self.any_views)
+        except ConfigError as e:
+            if 'views' not in over: raise
+            raise ConfigError(f"{e} Gray images: {self.name}'s small-image preset makes {len(over['views'])} views for them "
+                              f"(transform_args.views={over['views']!r}); a list with one dict per view sets them instead.") from None
         n, least = len(t['views']), self.callback.min_views
         if n < least: raise ConfigError(f"transform_args.views makes {n} view(s) but {self.name} learns from {least} or more: give {least} or more dicts.")
         return t
@@ -91,8 +95,8 @@ class Method:
         views = expand_views(self.transforms(size, transform_args, layer, gray=gray and n_local is None and local_scale is None))
         if n_local is not None or global_scale or local_scale:
             local = [v for v in views if v['image_size'] is not None]
-            if not local: raise ValueError(f"{self.name} makes no local views: n_local, global_scale and local_scale are for multi-crop methods.")
-            views = [v for v in views if v['image_size'] is None] + [local[0]] * (len(local) if n_local is None else n_local)
+            if not self.any_views: raise ValueError(f"{self.name} makes no local views: n_local, global_scale and local_scale are for multi-crop methods.")
+            views = [v for v in views if v['image_size'] is None] + local[:1] * (len(local) if n_local is None else n_local)   # none if the views have none (DINO's for gray images)
             scale = lambda v, s: v if s is None else dict(v, random_resize=dict(min_scale=s[0], max_scale=s[1]))
             views = [scale(v, global_scale if v['image_size'] is None else local_scale) for v in views]
         return views_aug_pipelines(views, size, n_in, patch_size, **rest)
@@ -109,11 +113,12 @@ def register_method(name:str, create_model:Callable, callback:type, args:Setting
                                    ', '.join(f'{k}={a!r} (declared {b!r})' for k, (a, b) in wrong.items()))
     if spec.lr_batch_scaling not in (None, True, False, 'sqrt'):
         raise ValueError(f"{name}: lr_batch_scaling must be None, True, False or 'sqrt', not {spec.lr_batch_scaling!r}.")
-    gray = set(spec.small_preset.get('gray', {})) - {'model_args', 'method_args', 'transform_args'}
-    if gray: raise ValueError(f"{name}: small_preset['gray'] holds model_args, method_args and transform_args only (how gray images start, train and are viewed), not {sorted(gray)}.")
+    gray = {k for k, v in spec.small_preset.get('gray', {}).items() if k not in ('model_args', 'method_args', 'transform_args') or not isinstance(v, dict)}
+    if gray: raise ValueError(f"{name}: small_preset['gray'] holds dicts of model_args, method_args and transform_args only (how gray images start, train and are viewed), not {sorted(gray)}.")
     views = spec.transform_args.get('views')
     if views is not None and len(views) != spec.n_views: raise ValueError(f"{name}: transform_args['views'] needs {spec.n_views} entries.")
     if spec.gray_args(SMALL_IMAGE_MAX).get('transform_args'):   # the views of gray images, checked here rather than in a user's run
+        spec.transforms(SMALL_IMAGE_MAX)   # the method's own first: its errors are not the gray entry's
         try: spec.transforms(SMALL_IMAGE_MAX, gray=True)
         except ConfigError as e: raise ValueError(f"{name}: small_preset['gray']['transform_args']: {e}") from None
     if callback.__module__ != '__main__': METHODS[name] = spec   # a notebook's run of the cell defines its objects anew in __main__
