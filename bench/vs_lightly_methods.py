@@ -145,25 +145,25 @@ def cell(lib, dataset, split, method, budget, seed, limit, workers, reuse=False,
 
 # ---------------------------------------------------------------------------------------------------------- the table
 
-def table(rows:dict, datasets, methods, noise:dict|None) -> str:
-    "Markdown: for each method and data set, final kNN / linear and the gain over the initial weights, ours and lightly's"
+def table(rows:dict, datasets, methods, noise:dict|None, seeds=(0,)) -> str:
+    "Markdown: for each method, data set and seed, final kNN / linear and the gain over the initial weights, ours and lightly's"
     ok_ = lambda c: c and not c.get('diverged')
     f = lambda c: (f"{c['knn']:.1f} / {c['linear']:.1f}" if ok_(c) else 'diverged (NaN features)') if c else '-'
     g = lambda a, b: f"{a['knn'] - b['knn']:+.1f} / {a['linear'] - b['linear']:+.1f}" if ok_(a) and ok_(b) else '-'
-    out = ['| method | data | ours: final (epochs) | ours: gain over init | lightly: final (epochs) | lightly: gain over init | ahead on final and on gain |',
-           '|---|---|---|---|---|---|---|']
-    for m in methods:
-        for d in datasets:
-            o, oi, l, li = (rows.get((lib, d, m, b)) for lib in ('ours', 'lightly') for b in ('final', 'init'))
-            ok = '-'
-            if o and oi and l and li:
-                learned = o['knn'] >= oi['knn'] and o['linear'] >= oi['linear'] if ok_(o) and ok_(oi) else None
-                if learned is None: ok = 'no'
-                elif not (ok_(l) and ok_(li)): ok = 'yes (the peer diverged)' if learned else 'no'   # ahead if ours learned at all
-                else:
-                    go, gl = (o['knn'] - oi['knn'], o['linear'] - oi['linear']), (l['knn'] - li['knn'], l['linear'] - li['linear'])
-                    ok = 'yes' if o['knn'] >= l['knn'] and o['linear'] >= l['linear'] and go[0] >= gl[0] and go[1] >= gl[1] else 'no'
-            out.append(f"| {m} | {d} | {f(o)} ({o['epochs'] if o else '-'}) | {g(o, oi)} | {f(l)} ({l['epochs'] if l else '-'}) | {g(l, li)} | {ok} |")
+    many = len(seeds) > 1                       # a seed column: one row per seed
+    out = ['| method | data |' + (' seed |' if many else '') + ' ours: final (epochs) | ours: gain over init | lightly: final (epochs) | lightly: gain over init | ahead on final and on gain |',
+           '|---|---|' + ('---|' if many else '') + '---|---|---|---|---|']
+    for m, d, seed in ((m, d, s) for m in methods for d in datasets for s in seeds):
+        o, oi, l, li = (rows.get((lib, d, m, b, seed)) for lib in ('ours', 'lightly') for b in ('final', 'init'))
+        ok = '-'
+        if o and oi and l and li:
+            learned = o['knn'] >= oi['knn'] and o['linear'] >= oi['linear'] if ok_(o) and ok_(oi) else None
+            if learned is None: ok = 'no'
+            elif not (ok_(l) and ok_(li)): ok = 'yes (the peer diverged)' if learned else 'no'   # ahead if ours learned at all
+            else:
+                go, gl = (o['knn'] - oi['knn'], o['linear'] - oi['linear']), (l['knn'] - li['knn'], l['linear'] - li['linear'])
+                ok = 'yes' if o['knn'] >= l['knn'] and o['linear'] >= l['linear'] and go[0] >= gl[0] and go[1] >= gl[1] else 'no'
+        out.append(f"| {m} | {d} |" + (f" {seed} |" if many else '') + f" {f(o)} ({o['epochs'] if o else '-'}) | {g(o, oi)} | {f(l)} ({l['epochs'] if l else '-'}) | {g(l, li)} | {ok} |")
     if noise: out += ['', 'Noise (SimCLR, colorcrops, seeds ' + ', '.join(map(str, noise['seeds'])) + '): standard deviation of kNN / linear: ' +
                       '; '.join(f"{lib} {v['knn']:.2f} / {v['linear']:.2f}" for lib, v in noise['std'].items())]
     return '\n'.join(out)
@@ -183,13 +183,13 @@ def main(argv=None):
     p.add_argument('--cells', type=Path, default=CELLS, metavar='DIR', help="read and write the cells in DIR instead of bench/results/vs_lightly_methods/cells (the table's files carry its name)")
     a = p.parse_args(argv)
     methods, datasets, libs = a.methods.split(','), a.datasets.split(','), a.libs.split(',')
-    rows = {}
-    for seed in map(int, a.seeds.split(',')):
+    rows, seeds = {}, [int(s) for s in a.seeds.split(',')]
+    for seed in seeds:
         for m in methods:                       # a method's rows fill first: a sitting cut short leaves whole rows
             for d in datasets:
                 for lib in libs:
                     for b in ('init', 'final'):
-                        rows[(lib, d, m, b)] = cell(lib, d, a.split, m, None if b == 'init' else a.budget, seed, a.limit, a.workers, a.reuse, a.ours, a.peer_stem, a.cached, a.keep_features, a.cells)
+                        rows[(lib, d, m, b, seed)] = cell(lib, d, a.split, m, None if b == 'init' else a.budget, seed, a.limit, a.workers, a.reuse, a.ours, a.peer_stem, a.cached, a.keep_features, a.cells)
     rows = {k: c for k, c in rows.items() if c is not None}
     noise = None
     if a.noise:
@@ -197,7 +197,7 @@ def main(argv=None):
         got = {lib: [cell(lib, 'colorcrops', a.split, 'simclr', a.budget, s, a.limit, a.workers, a.reuse, a.ours, a.peer_stem, a.cached, cells=a.cells) for s in seeds] for lib in libs}
         got = {lib: cs for lib, cs in got.items() if None not in cs}
         if got: noise = dict(seeds=seeds, std={lib: {k: float(np.std([c[k] for c in cs], ddof=1)) for k in ('knn', 'linear')} for lib, cs in got.items()})
-    md = table(rows, datasets, methods, noise)
+    md = table(rows, datasets, methods, noise, seeds)
     vers = {}
     for c in rows.values(): vers.setdefault(c['version'], []).append(c['when'])
     if len(vers) > 1: md += '\n\nCells from ' + '; '.join(f"version {v} ({min(w)} to {max(w)}, {len(w)} cells)" for v, w in sorted(vers.items(), key=lambda o: min(o[1])))
@@ -206,7 +206,7 @@ def main(argv=None):
     info = dict(command=cmd, budget=a.budget, split=a.split, machine=f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs",
                 torch=torch.__version__, capability=torch.backends.cpu.get_cpu_capability(), noise=noise)
     out = lambda ext: stem.parent/(stem.name + ext)   # not with_suffix: a variant's settings hold dots
-    out('.json').write_text(json.dumps(dict(info, cells={'|'.join(k): v for k, v in rows.items()}), indent=1) + '\n')
+    out('.json').write_text(json.dumps(dict(info, cells={'|'.join(map(str, k)): v for k, v in rows.items()}), indent=1) + '\n')
     out('.md').write_text(f"# Each method against lightly's, {a.budget:.0f} s, split {a.split}\n\nCommand: `{cmd}`\n\n{md}\n")
     print(md)
 
