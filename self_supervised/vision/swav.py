@@ -172,7 +172,7 @@ _SMALL_GLOBAL, _SMALL_LOCAL = dict(min_scale=0.5, max_scale=1.0), dict(min_scale
 SWAV_SMALL_PRESET = small_image_preset(method_args=dict(n_prototypes=64, hidden_size=512, queue_size=0),   # no queue: see Registration
                                    transform_args=dict(color_jitter=dict(prob=0.0),
                                                        views=[dict(random_resize=_SMALL_GLOBAL)] * 2 + [dict(random_resize=_SMALL_LOCAL)] * 2),   # 2 local views: see Registration
-                                   gray=dict(model_args=dict(full_depth_init=0.25)))   # residual branches at a quarter for gray images: see Registration
+                                   gray=dict(model_args=dict(full_depth_init=0.1)))   # residual branches at a tenth for gray images: see Registration
 
 def _resolve_swav_args(m:dict, images:int, batch_size:int, note, n_views:int=len(SWAV_VIEWS)) -> dict:
     _check_crops_for_assign(m['crops_for_assign'], n_views)
