@@ -32,6 +32,7 @@ carry `-peerstem_small`.
 of the library that does not touch training, e.g. a new setting that is off by default); the table then says which
 versions and dates its cells come from.
 `--cached` takes cached cells as `--reuse` does and runs nothing: a missing cell is '-' (a variant's table when its cells cover a few rows).
+`--seeds 0,1` runs (or reads) every cell once per seed; the table then has a seed column and a row per seed.
 `--cells DIR` reads and writes the cells in DIR instead (e.g. one machine's side by side: both libraries' cells run on it,
 ours under the preset's names); the table's files carry DIR's name.
 Writes bench/results/vs_lightly_methods[_<split>][_limitN].json and .md, and prints the table. Timings mean something only
@@ -193,17 +194,17 @@ def main(argv=None):
     rows = {k: c for k, c in rows.items() if c is not None}
     noise = None
     if a.noise:
-        seeds = (0, 1, 2)
-        got = {lib: [cell(lib, 'colorcrops', a.split, 'simclr', a.budget, s, a.limit, a.workers, a.reuse, a.ours, a.peer_stem, a.cached, cells=a.cells) for s in seeds] for lib in libs}
+        noise_seeds = (0, 1, 2)                 # not the table's seeds
+        got = {lib: [cell(lib, 'colorcrops', a.split, 'simclr', a.budget, s, a.limit, a.workers, a.reuse, a.ours, a.peer_stem, a.cached, cells=a.cells) for s in noise_seeds] for lib in libs}
         got = {lib: cs for lib, cs in got.items() if None not in cs}
-        if got: noise = dict(seeds=seeds, std={lib: {k: float(np.std([c[k] for c in cs], ddof=1)) for k in ('knn', 'linear')} for lib, cs in got.items()})
+        if got: noise = dict(seeds=noise_seeds, std={lib: {k: float(np.std([c[k] for c in cs], ddof=1)) for k in ('knn', 'linear')} for lib, cs in got.items()})
     md = table(rows, datasets, methods, noise, seeds)
     vers = {}
     for c in rows.values(): vers.setdefault(c['version'], []).append(c['when'])
     if len(vers) > 1: md += '\n\nCells from ' + '; '.join(f"version {v} ({min(w)} to {max(w)}, {len(w)} cells)" for v, w in sorted(vers.items(), key=lambda o: min(o[1])))
     stem = RESULTS/('vs_lightly_methods' + (f'_{a.split}' if a.split != 'test' else '') + (f'_limit{a.limit}' if a.limit else '') + _tag(a.ours) + _stem_tag(a.peer_stem) + (f'-{a.cells.name}' if a.cells.resolve() != CELLS else ''))
     cmd = 'python bench/vs_lightly_methods.py ' + ' '.join(argv if argv is not None else sys.argv[1:])
-    info = dict(command=cmd, budget=a.budget, split=a.split, machine=f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs",
+    info = dict(command=cmd, budget=a.budget, split=a.split, seeds=seeds, machine=f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs",
                 torch=torch.__version__, capability=torch.backends.cpu.get_cpu_capability(), noise=noise)
     out = lambda ext: stem.parent/(stem.name + ext)   # not with_suffix: a variant's settings hold dots
     out('.json').write_text(json.dumps(dict(info, cells={'|'.join(map(str, k)): v for k, v in rows.items()}), indent=1) + '\n')
