@@ -39,7 +39,7 @@ Writes bench/results/vs_lightly_methods[_<split>][_limitN].json and .md, and pri
 on a quiet machine: each cell records the load average before and after.
 """
 from __future__ import annotations
-import argparse, hashlib, json, os, platform, shutil, subprocess, sys, tempfile, time
+import argparse, hashlib, itertools, json, os, platform, shutil, subprocess, sys, tempfile, time
 from pathlib import Path
 import numpy as np, torch
 BENCH = Path(__file__).resolve().parent
@@ -154,7 +154,7 @@ def table(rows:dict, datasets, methods, noise:dict|None, seeds=(0,)) -> str:
     many = len(seeds) > 1                       # a seed column: one row per seed
     out = ['| method | data |' + (' seed |' if many else '') + ' ours: final (epochs) | ours: gain over init | lightly: final (epochs) | lightly: gain over init | ahead on final and on gain |',
            '|---|---|' + ('---|' if many else '') + '---|---|---|---|---|']
-    for m, d, seed in ((m, d, s) for m in methods for d in datasets for s in seeds):
+    for m, d, seed in itertools.product(methods, datasets, seeds):
         o, oi, l, li = (rows.get((lib, d, m, b, seed)) for lib in ('ours', 'lightly') for b in ('final', 'init'))
         ok = '-'
         if o and oi and l and li:
