@@ -185,12 +185,8 @@ def main(argv=None):
     a = p.parse_args(argv)
     methods, datasets, libs = a.methods.split(','), a.datasets.split(','), a.libs.split(',')
     rows, seeds = {}, [int(s) for s in a.seeds.split(',')]
-    for seed in seeds:
-        for m in methods:                       # a method's rows fill first: a sitting cut short leaves whole rows
-            for d in datasets:
-                for lib in libs:
-                    for b in ('init', 'final'):
-                        rows[(lib, d, m, b, seed)] = cell(lib, d, a.split, m, None if b == 'init' else a.budget, seed, a.limit, a.workers, a.reuse, a.ours, a.peer_stem, a.cached, a.keep_features, a.cells)
+    for seed, m, d, lib, b in itertools.product(seeds, methods, datasets, libs, ('init', 'final')):   # a method's rows fill first: a sitting cut short leaves whole rows
+        rows[(lib, d, m, b, seed)] = cell(lib, d, a.split, m, None if b == 'init' else a.budget, seed, a.limit, a.workers, a.reuse, a.ours, a.peer_stem, a.cached, a.keep_features, a.cells)
     rows = {k: c for k, c in rows.items() if c is not None}
     noise = None
     if a.noise:
