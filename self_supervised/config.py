@@ -19,7 +19,7 @@ from .augmentations import views_aug_pipelines
 from .files import image_header, channel_stats
 
 # %% auto #0
-__all__ = ['MODEL_ARGS', 'lr_schedule', 'opt_func', 'resolve_config', 'method_aug_pipelines']
+__all__ = ['MODEL_ARGS', 'lr_schedule', 'opt_func', 'cpu_bf16', 'resolve_config', 'method_aug_pipelines']
 
 # %% ../nbs/19_config.ipynb #352062e4
 def lr_schedule(lr:float, epochs:int, warmup_epochs:float=0, schedule:str='cosine'):
@@ -61,6 +61,10 @@ def _data_name(data):
 
 _PRECISIONS = {None: '32-true', '32': '32-true', 32: '32-true', '32-true': '32-true', '16-mixed': '16-mixed', 'bf16-mixed': 'bf16-mixed'}
 
+def cpu_bf16() -> bool:
+    "Whether this CPU computes bfloat16 natively (AVX-512 BF16 or AMX), so that `precision='bf16-mixed'` runs there"
+    return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+
 def _optim_args(spec, preset:dict, optim_args, lr, batch_size:int) -> dict:
     "The optimizer's settings: the library's, the method's, its preset's and the user's, then the optimizer's default lr and weight decay"
     o = merge_args(merge_args(merge_args(OPTIM_ARGS, spec.optim_args, 'optim_args'), preset.get('optim_args'), 'optim_args'), optim_args, 'optim_args')
@@ -91,8 +95,11 @@ def resolve_config(files, data=None, model='resnet18', method='simclr', epochs=1
     if lr is not None and not (is_number(lr) and lr > 0): raise ConfigError(f"lr must be a positive number, not {lr!r}.")
     epochs, seed, batch_size = int(epochs), int(seed), None if batch_size is None else int(batch_size)
     if precision not in _PRECISIONS: raise ConfigError(f"precision must be one of None, '32-true', '16-mixed', 'bf16-mixed', not {precision!r}.")
-    if _PRECISIONS[precision] != '32-true' and not torch.cuda.is_available():
+    if _PRECISIONS[precision] == '16-mixed' and not torch.cuda.is_available():
         raise ConfigError(f"precision={precision!r} needs a CUDA GPU: use precision=None (32-bit) on the CPU.")
+    if _PRECISIONS[precision] == 'bf16-mixed' and not torch.cuda.is_available() and not cpu_bf16():
+        raise ConfigError(f"precision={precision!r} needs a CUDA GPU or a CPU with bfloat16 instructions (AVX-512 BF16 or AMX), "
+                          "and this CPU has none: use precision=None (32-bit).")
     if transform_args is not None and not isinstance(transform_args, dict):
         raise ConfigError(f"transform_args must be a dict, not {type(transform_args).__name__}.")
     t_size = (transform_args or {}).get('image_size')

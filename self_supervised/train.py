@@ -13,11 +13,12 @@ from fastai.callback.core import Callback, TrainEvalCallback, CancelValidExcepti
 from fastai.callback.schedule import ParamScheduler
 from fastai.callback.progress import ProgressCallback
 from fastai.callback.tensorboard import TensorBoardCallback
+from fastai.callback.fp16 import MixedPrecision
 from importlib.metadata import version
 from .layers import create_encoder, Encoder, module_arch, module_encoder, _in_channels
 from .settings import ConfigError, view_size, expand_views, plain
 from .registry import get_method
-from .config import MODEL_ARGS, resolve_config, opt_func, lr_schedule, method_aug_pipelines
+from .config import MODEL_ARGS, cpu_bf16, resolve_config, opt_func, lr_schedule, method_aug_pipelines
 from .runs import RunFolder, EXPORTS, weights_file, read_weights, checkpoint_meta, load_body, load_encoder
 from .augmentations import show_augs
 from .data import to_unit
@@ -32,7 +33,7 @@ from .vision.gradcache import GradCache
 from .export import export_backbone
 
 # %% auto #0
-__all__ = ['SMALL_IMAGE_PRESET', 'TrainOnly', 'TensorBoardLog', 'export', 'run_logger', 'run_lock', 'RunDiverged',
+__all__ = ['SMALL_IMAGE_PRESET', 'TrainOnly', 'TensorBoardLog', 'BF16Autocast', 'export', 'run_logger', 'run_lock', 'RunDiverged',
            'RunInterrupted', 'saved_epoch', 'clear_run', 'stops_cleanly', 'model_of', 'build_encoder', 'build_model',
            'check_view_sizes', 'method_learner', 'init_weights', 'init_heads', 'pretrain', 'save_aug_views']
 
@@ -47,6 +48,14 @@ class TensorBoardLog(TensorBoardCallback):
     "fastai's `TensorBoardCallback`, which logs nothing for a batch the method skipped"
     def after_batch(self):
         if self.learn.yb: super().after_batch()  # the method sets `yb`; a skipped batch has none
+
+# %% ../nbs/30_train.ipynb #c8e2b3d5
+class BF16Autocast(MixedPrecision):
+    "fastai's bfloat16 `MixedPrecision`, autocasting on the device of the batches (fastai's: CUDA only)"
+    def __init__(self): super().__init__(amp_mode='bf16')
+    def before_fit(self):
+        super().before_fit()
+        self.autocast = torch.autocast(torch.device(self.dls.device or 'cpu').type, dtype=torch.bfloat16)
 
 # %% ../nbs/30_train.ipynb #7ac54de5
 def export(checkpoint, # a `last.pth`, a run folder, an exported `backbone.pth`, or a state_dict file
@@ -275,7 +284,7 @@ def method_learner(cfg:dict, # a resolved configuration
     learn.recorder.valid_metrics = False  # no validation set: all images train
     if str(learn.dls.device).startswith('cuda') and _is_cnn(model.encoder): model.to(memory_format=torch.channels_last)  # faster convolutions on tensor cores
     if cfg['precision'] == '16-mixed': learn.to_fp16()
-    elif cfg['precision'] == 'bf16-mixed': learn.to_bf16()
+    elif cfg['precision'] == 'bf16-mixed': learn.add_cb(BF16Autocast())
     return learn
 
 # %% ../nbs/30_train.ipynb #17276b8e
@@ -341,7 +350,7 @@ def pretrain(out, # folder of the run: config, logs, checkpoints, exported backb
              model_args:dict|None=None, # `create_encoder` arguments (n_in, pool_type, small_input, full_depth_init, pretrained, checkpoint, timm kwargs)
              devices:int|None=None, # processes/GPUs; > 1 relaunches under torchrun; None: 1 (or torchrun's)
              accumulate:int=1, # parts each process's batch goes through the model in, one at a time (`GradCache`): the loss sees the whole batch with exact gradients, the memory is one part's
-             precision:str|None=None, # None/'32-true', '16-mixed' or 'bf16-mixed' (CUDA)
+             precision:str|None=None, # None/'32-true', '16-mixed' (CUDA) or 'bf16-mixed' (CUDA, or a CPU with bfloat16 instructions: `cpu_bf16`)
              resume:bool=True, # continue the run in `out` from its last checkpoint
              overwrite:bool=False, # start a new run in `out` even if it holds another one
              seed:int=0, # random seed
