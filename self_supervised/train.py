@@ -14,6 +14,7 @@ from fastai.callback.schedule import ParamScheduler
 from fastai.callback.progress import ProgressCallback
 from fastai.callback.tensorboard import TensorBoardCallback
 from fastai.callback.fp16 import MixedPrecision
+from fastcore.foundation import L
 from importlib.metadata import version
 from .layers import create_encoder, Encoder, module_arch, module_encoder, _in_channels
 from .settings import ConfigError, view_size, expand_views, plain
@@ -54,8 +55,10 @@ class BF16Autocast(MixedPrecision):
     "fastai's bfloat16 `MixedPrecision`, autocasting on the device of the batches (fastai's: CUDA only)"
     def __init__(self): super().__init__(amp_mode='bf16')
     def before_fit(self):
-        super().before_fit()
-        self.autocast = torch.autocast(torch.device(self.dls.device or 'cpu').type, dtype=torch.bfloat16)
+        dev = torch.device(self.dls.device or 'cpu').type
+        if dev == 'cuda' and not torch.cuda.is_bf16_supported(): raise ValueError("Unsupported GPU for bfloat16 mixed precision training")
+        self.autocast = torch.autocast(dev, dtype=torch.bfloat16)
+        self.learn.scaler, self.scales = torch.amp.GradScaler(dev, enabled=False), L()   # bfloat16 has float32's range: no scaling
 
 # %% ../nbs/30_train.ipynb #7ac54de5
 def export(checkpoint, # a `last.pth`, a run folder, an exported `backbone.pth`, or a state_dict file
