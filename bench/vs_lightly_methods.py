@@ -36,7 +36,9 @@ versions and dates its cells come from.
 `--cells DIR` reads and writes the cells in DIR instead (e.g. one machine's side by side: both libraries' cells run on it,
 ours under the preset's names); the table's files carry DIR's name.
 Writes bench/results/vs_lightly_methods[_<split>][_limitN].json and .md, and prints the table. Timings mean something only
-on a quiet machine: each cell records the load average before and after.
+on a quiet machine: each cell records the load average before and after, and its machine (`machine`, PyTorch's CPU
+`capability`, `bf16`: native bfloat16); the table's JSON gives the cells' capability and, apart, the machine that
+assembled it (`assembled_on`), which with `--cached` may be another.
 """
 from __future__ import annotations
 import argparse, hashlib, itertools, json, os, platform, shutil, subprocess, sys, tempfile, time
@@ -121,6 +123,11 @@ def _tag(ours) -> str:
 
 def _stem_tag(stem:str) -> str: return '' if stem == 'stock' else f'-peerstem_{stem}'
 
+def _machine() -> dict:
+    "The CPU a cell runs on: its name and core count, PyTorch's kernel capability, and whether it computes bfloat16 natively"
+    return dict(machine=f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs", capability=torch.backends.cpu.get_cpu_capability(),
+                bf16=bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()))
+
 def cell(lib, dataset, split, method, budget, seed, limit, workers, reuse=False, ours=(), peer_stem='stock', cached=False, keep=None, cells=CELLS) -> dict|None:
     "One cell of the table, from the cache when its version is current (any version with `reuse`); `ours`: `key=value` settings of our `pretrain`; `peer_stem`: the peer's network; `cached`: None instead of running a missing cell; `keep`: a folder to write the features of a cell that runs to (`<key>.npz`); `cells`: the folder of the cells"
     ver, ours, peer_stem = version(lib), tuple(ours) if lib == 'ours' else (), peer_stem if lib == 'lightly' else 'stock'
@@ -138,7 +145,7 @@ def cell(lib, dataset, split, method, budget, seed, limit, workers, reuse=False,
         finite = bool(np.isfinite(tr[0]).all() and np.isfinite(va[0]).all())   # a loop that diverged leaves NaN features: no score
         scores = score_features(*tr, *va, seed=seed) if finite else dict(knn=None, linear=None, diverged=True)
         c = dict(scores, **info, key=key, version=ver, total_seconds=round(time.perf_counter() - t0, 1),
-                 load=[load0, _load()], dim=int(tr[0].shape[1]), when=time.strftime('%Y-%m-%d %H:%M'))
+                 load=[load0, _load()], dim=int(tr[0].shape[1]), when=time.strftime('%Y-%m-%d %H:%M'), **_machine())
     finally: shutil.rmtree(work, ignore_errors=True)
     f.parent.mkdir(parents=True, exist_ok=True); f.write_text(json.dumps(c, indent=1) + '\n')
     print(key, {k: c[k] for k in ('knn', 'linear', 'seconds', 'epochs')}, flush=True)
@@ -200,8 +207,9 @@ def main(argv=None):
     if len(vers) > 1: md += '\n\nCells from ' + '; '.join(f"version {v} ({min(w)} to {max(w)}, {len(w)} cells)" for v, w in sorted(vers.items(), key=lambda o: min(o[1])))
     stem = RESULTS/('vs_lightly_methods' + (f'_{a.split}' if a.split != 'test' else '') + (f'_limit{a.limit}' if a.limit else '') + _tag(a.ours) + _stem_tag(a.peer_stem) + (f'-{a.cells.name}' if a.cells.resolve() != CELLS else ''))
     cmd = 'python bench/vs_lightly_methods.py ' + ' '.join(argv if argv is not None else sys.argv[1:])
-    info = dict(command=cmd, budget=a.budget, split=a.split, seeds=seeds, machine=f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs",
-                torch=torch.__version__, capability=torch.backends.cpu.get_cpu_capability(), noise=noise)
+    caps = sorted({c.get('capability', 'not recorded') for c in rows.values()})   # the cells' machines: cells written before 2026-12-07 do not say
+    info = dict(command=cmd, budget=a.budget, split=a.split, seeds=seeds, capability=caps[0] if len(caps) == 1 else caps,
+                assembled_on=dict(_machine(), torch=torch.__version__), noise=noise)
     out = lambda ext: stem.parent/(stem.name + ext)   # not with_suffix: a variant's settings hold dots
     out('.json').write_text(json.dumps(dict(info, cells={'|'.join(map(str, k)): v for k, v in rows.items()}), indent=1) + '\n')
     out('.md').write_text(f"# Each method against lightly's, {a.budget:.0f} s, split {a.split}\n\nCommand: `{cmd}`\n\n{md}\n")
