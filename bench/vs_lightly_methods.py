@@ -47,6 +47,7 @@ import numpy as np, torch
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 from datasets import DATASETS, SIZES, folders, load_folder
+from augment import cpu_model
 from score import score_features, KNN_K
 from self_supervised.settings import parse_args
 
@@ -124,8 +125,9 @@ def _tag(ours) -> str:
 def _stem_tag(stem:str) -> str: return '' if stem == 'stock' else f'-peerstem_{stem}'
 
 def _machine() -> dict:
-    "The CPU a cell runs on: its name and core count, PyTorch's kernel capability, and whether it computes bfloat16 natively"
-    return dict(machine=f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs", capability=torch.backends.cpu.get_cpu_capability(),
+    "The CPU a cell runs on: its name and the cores this process may use, PyTorch's kernel capability, and whether it computes bfloat16 natively"
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count()
+    return dict(machine=f"{cpu_model()}, {cores} CPUs", capability=torch.backends.cpu.get_cpu_capability(),
                 bf16=bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()))
 
 def cell(lib, dataset, split, method, budget, seed, limit, workers, reuse=False, ours=(), peer_stem='stock', cached=False, keep=None, cells=CELLS) -> dict|None:
@@ -207,7 +209,7 @@ def main(argv=None):
     if len(vers) > 1: md += '\n\nCells from ' + '; '.join(f"version {v} ({min(w)} to {max(w)}, {len(w)} cells)" for v, w in sorted(vers.items(), key=lambda o: min(o[1])))
     stem = RESULTS/('vs_lightly_methods' + (f'_{a.split}' if a.split != 'test' else '') + (f'_limit{a.limit}' if a.limit else '') + _tag(a.ours) + _stem_tag(a.peer_stem) + (f'-{a.cells.name}' if a.cells.resolve() != CELLS else ''))
     cmd = 'python bench/vs_lightly_methods.py ' + ' '.join(argv if argv is not None else sys.argv[1:])
-    caps = sorted({c.get('capability', 'not recorded') for c in rows.values()})   # the cells' machines: cells written before 2026-12-07 do not say
+    caps = sorted({c.get('capability', 'not recorded') for c in rows.values()})   # the cells' machines: cells written before 0390015 do not say
     info = dict(command=cmd, budget=a.budget, split=a.split, seeds=seeds, capability=caps[0] if len(caps) == 1 else caps,
                 assembled_on=dict(_machine(), torch=torch.__version__), noise=noise)
     out = lambda ext: stem.parent/(stem.name + ext)   # not with_suffix: a variant's settings hold dots
