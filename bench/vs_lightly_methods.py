@@ -41,7 +41,7 @@ on a quiet machine: each cell records the load average before and after, and its
 assembled it (`assembled_on`), which with `--cached` may be another.
 """
 from __future__ import annotations
-import argparse, hashlib, itertools, json, os, platform, shutil, subprocess, sys, tempfile, time
+import argparse, hashlib, itertools, json, os, shutil, subprocess, sys, tempfile, time
 from pathlib import Path
 import numpy as np, torch
 BENCH = Path(__file__).resolve().parent
@@ -50,6 +50,7 @@ from datasets import DATASETS, SIZES, folders, load_folder
 from augment import cpu_model
 from score import score_features, KNN_K
 from self_supervised.settings import parse_args
+from self_supervised.config import cpu_bf16
 
 REPO, RESULTS = BENCH.parent, BENCH/'results'
 CELLS = RESULTS/'vs_lightly_methods'/'cells'
@@ -128,7 +129,7 @@ def _machine() -> dict:
     "The CPU a cell runs on: its name and the cores this process may use, PyTorch's kernel capability, and whether it computes bfloat16 natively"
     cores = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count()
     return dict(machine=f"{cpu_model()}, {cores} CPUs", capability=torch.backends.cpu.get_cpu_capability(),
-                bf16=bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()))
+                bf16=cpu_bf16())
 
 def cell(lib, dataset, split, method, budget, seed, limit, workers, reuse=False, ours=(), peer_stem='stock', cached=False, keep=None, cells=CELLS) -> dict|None:
     "One cell of the table, from the cache when its version is current (any version with `reuse`); `ours`: `key=value` settings of our `pretrain`; `peer_stem`: the peer's network; `cached`: None instead of running a missing cell; `keep`: a folder to write the features of a cell that runs to (`<key>.npz`); `cells`: the folder of the cells"

@@ -19,7 +19,7 @@ from importlib.metadata import version
 from .layers import create_encoder, Encoder, module_arch, module_encoder, _in_channels
 from .settings import ConfigError, view_size, expand_views, plain
 from .registry import get_method
-from .config import MODEL_ARGS, cpu_bf16, resolve_config, opt_func, lr_schedule, method_aug_pipelines
+from .config import MODEL_ARGS, resolve_config, opt_func, lr_schedule, method_aug_pipelines
 from .runs import RunFolder, EXPORTS, weights_file, read_weights, checkpoint_meta, load_body, load_encoder
 from .augmentations import show_augs
 from .data import to_unit
