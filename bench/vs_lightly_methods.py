@@ -35,7 +35,8 @@ versions and dates its cells come from.
 `--seeds 0,1` runs (or reads) every cell once per seed; the table then has a seed column and a row per seed.
 `--cells DIR` reads and writes the cells in DIR instead (e.g. one machine's side by side: both libraries' cells run on it,
 ours under the preset's names); the table's files carry DIR's name.
-Writes bench/results/vs_lightly_methods[_<split>][_limitN].json and .md, and prints the table. Timings mean something only
+Writes bench/results/vs_lightly_methods[_<split>][_limitN].json and .md, and prints the table; a table that holds cells
+the run did not read (a sitting that ran a few cells under a table's arguments) is left as it is, and the run says so. Timings mean something only
 on a quiet machine: each cell records the load average before and after, and its machine (`machine`, PyTorch's CPU
 `capability`, `bf16`: native bfloat16); the table's JSON gives the cells' capability and, apart, the machine that
 assembled it (`assembled_on`), which with `--cached` may be another.
@@ -214,8 +215,12 @@ def main(argv=None):
     info = dict(command=cmd, budget=a.budget, split=a.split, seeds=seeds, capability=caps[0] if len(caps) == 1 else caps,
                 assembled_on=dict(_machine(), torch=torch.__version__), noise=noise)
     out = lambda ext: stem.parent/(stem.name + ext)   # not with_suffix: a variant's settings hold dots
-    out('.json').write_text(json.dumps(dict(info, cells={'|'.join(map(str, k)): v for k, v in rows.items()}), indent=1) + '\n')
-    out('.md').write_text(f"# Each method against lightly's, {a.budget:.0f} s, split {a.split}\n\nCommand: `{cmd}`\n\n{md}\n")
+    cells = {'|'.join(map(str, k)): v for k, v in rows.items()}
+    lost = sorted(set(json.loads(out('.json').read_text()).get('cells', {}) if out('.json').exists() else ()) - set(cells))
     print(md)
+    if lost: print(f"\n{out('.md').name} is not written: it holds {len(lost)} cells this run did not read ({lost[0]}, ...); "
+                   "to write it, give the arguments it was made with and --cached, or remove it first", file=sys.stderr); return
+    out('.json').write_text(json.dumps(dict(info, cells=cells), indent=1) + '\n')
+    out('.md').write_text(f"# Each method against lightly's, {a.budget:.0f} s, split {a.split}\n\nCommand: `{cmd}`\n\n{md}\n")
 
 if __name__ == '__main__': main()
