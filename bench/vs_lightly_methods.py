@@ -35,11 +35,12 @@ versions and dates its cells come from.
 `--seeds 0,1` runs (or reads) every cell once per seed; the table then has a seed column and a row per seed.
 `--cells DIR` reads and writes the cells in DIR instead (e.g. one machine's side by side: both libraries' cells run on it,
 ours under the preset's names); the table's files carry DIR's name.
-Writes bench/results/vs_lightly_methods[_<split>][_limitN].json and .md, and prints the table; a table that holds cells
-the run did not read (a sitting that ran a few cells under a table's arguments) is left as it is, and the run says so. Timings mean something only
-on a quiet machine: each cell records the load average before and after, and its machine (`machine`, PyTorch's CPU
-`capability`, `bf16`: native bfloat16); the table's JSON gives the cells' capability and, apart, the machine that
-assembled it (`assembled_on`), which with `--cached` may be another.
+Writes bench/results/vs_lightly_methods[_<split>][_limitN].json and .md, and prints the table; a table that holds
+cells the run did not read (a sitting that ran a few cells under a table's arguments) is left as it is and the run says
+so (its new cells are kept): `--cached` with arguments that cover its cells and the new ones writes it.
+Timings mean something only on a quiet machine: each cell records the load average before and after, and its machine
+(`machine`, PyTorch's CPU `capability`, `bf16`: native bfloat16); the table's JSON gives the cells' capability and,
+apart, the machine that assembled it (`assembled_on`), which with `--cached` may be another.
 """
 from __future__ import annotations
 import argparse, hashlib, itertools, json, os, shutil, subprocess, sys, tempfile, time
@@ -216,10 +217,12 @@ def main(argv=None):
                 assembled_on=dict(_machine(), torch=torch.__version__), noise=noise)
     out = lambda ext: stem.parent/(stem.name + ext)   # not with_suffix: a variant's settings hold dots
     cells = {'|'.join(map(str, k)): v for k, v in rows.items()}
-    lost = sorted(set(json.loads(out('.json').read_text()).get('cells', {}) if out('.json').exists() else ()) - set(cells))
+    old = json.loads(out('.json').read_text()) if out('.json').exists() else {}
+    lost = sorted({k if k.count('|') == 4 else k + '|0' for k in old.get('cells', {})} - set(cells))   # tables before --seeds: seed 0
     print(md)
-    if lost: print(f"\n{out('.md').name} is not written: it holds {len(lost)} cells this run did not read ({lost[0]}, ...); "
-                   "to write it, give the arguments it was made with and --cached, or remove it first", file=sys.stderr); return
+    if lost: print(f"\n{out('.md').name} is not written: it holds {len(lost)} cells this run did not read ({lost[0]}, ...); the cells "
+                   f"this run made are kept. To write it, run with --cached and arguments that cover its cells and this run's (it was "
+                   f"made by: {old.get('command', 'not recorded')}), or remove it first", file=sys.stderr); return
     out('.json').write_text(json.dumps(dict(info, cells=cells), indent=1) + '\n')
     out('.md').write_text(f"# Each method against lightly's, {a.budget:.0f} s, split {a.split}\n\nCommand: `{cmd}`\n\n{md}\n")
 
