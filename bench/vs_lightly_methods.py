@@ -43,7 +43,7 @@ Timings mean something only on a quiet machine: each cell records the load avera
 apart, the machine that assembled it (`assembled_on`), which with `--cached` may be another.
 """
 from __future__ import annotations
-import argparse, hashlib, itertools, json, os, re, shutil, subprocess, sys, tempfile, time
+import argparse, hashlib, itertools, json, os, shutil, subprocess, sys, tempfile, time
 from pathlib import Path
 import numpy as np, torch
 BENCH = Path(__file__).resolve().parent
@@ -218,8 +218,7 @@ def main(argv=None):
     out = lambda ext: stem.parent/(stem.name + ext)   # not with_suffix: a variant's settings hold dots
     cells = {'|'.join(map(str, k)): v for k, v in rows.items()}
     old = json.loads(out('.json').read_text()) if out('.json').exists() else {}
-    seed_of = lambda c: (m := re.search(r'-(?:init|\d+)-s(\d+)', c.get('key', ''))) and m.group(1) or '0'
-    lost = sorted({k if k.count('|') == 4 else f'{k}|{seed_of(c)}' for k, c in old.get('cells', {}).items()} - set(cells))   # older tables' keys: no seed
+    lost = sorted({c['key'] for c in old.get('cells', {}).values()} - {c['key'] for c in rows.values()})   # by the cells' own keys: older tables' row keys have no seed
     print(md)
     if lost: print(f"\n{out('.md').name} is not written: it holds {len(lost)} cells this run did not read ({lost[0]}, ...); the cells "
                    f"this run made are kept. To write it, run with --cached and arguments that cover its cells and this run's (it was "
