@@ -20,6 +20,7 @@ import torchvision.transforms.v2 as T
 from fastai.vision.core import imagenet_stats
 from self_supervised.augmentations import get_batch_augs, RandomGaussianBlur
 from self_supervised.data import mnist_arrays, sample_images
+from host import cpu_model, usable_cores
 
 
 def photo_crops(n, size, seed=0):
@@ -93,11 +94,6 @@ def best_rates(runners, n, repeats):
     return {k: n / v for k, v in best.items()}
 
 
-def cpu_model():
-    try: return next(l.split(':', 1)[1].strip() for l in open('/proc/cpuinfo') if l.startswith('model name'))
-    except (OSError, StopIteration): return platform.processor() or platform.machine()
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--sizes', type=int, nargs='+', default=[32, 96, 224])
@@ -112,7 +108,7 @@ def main():
     cmd = 'python ' + ' '.join(shlex.quote(o) for o in sys.argv)
     print(f'$ {cmd}\n')
     if a.threads: torch.set_num_threads(a.threads)
-    affinity = sorted(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else list(range(os.cpu_count()))
+    affinity = usable_cores()
     cores = len(affinity)
     env = dict(torch=torch.__version__, torchvision=torchvision.__version__, kornia=kornia.__version__,
                python=platform.python_version(), cpu=cpu_model(), cores=cores, machine_cores=os.cpu_count(),

@@ -20,7 +20,7 @@ from PIL import Image
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 from datasets import folders
-from augment import cpu_model
+from host import cpu_model
 from self_supervised.config import resolve_config, method_aug_pipelines, cpu_bf16
 from self_supervised.train import build_encoder, build_model
 from self_supervised.losses import info_nce

@@ -17,10 +17,11 @@ augmentation of both views (`get_batch_augs` with the small-image preset's trans
 forward of the stem and of each stage of the resnet, pooling + projector, InfoNCE, the backward, and AdamW's step;
 as milliseconds and shares of their sum. Writes bench/results/cpu_breakdown.json.
 """
-import argparse, json, platform, statistics, time
+import argparse, json, statistics, time
 from pathlib import Path
 import torch
 from self_supervised.data import mnist_arrays
+from host import cpu_model
 from self_supervised.layers import create_encoder
 from self_supervised.losses import info_nce
 from self_supervised.vision.simclr import create_simclr_model
@@ -96,7 +97,7 @@ if __name__ == '__main__':
     if a.breakdown:
         raw = torch.nn.functional.interpolate(torch.from_numpy(X[:a.bs]).float()[:, None] / 255, size=(a.size, a.size), mode='bilinear').repeat(1, a.n_in, 1, 1)
         t0 = time.time()
-        res = dict(machine=f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}",
+        res = dict(machine=f"{cpu_model()}, {torch.get_num_threads()} threads, torch {torch.__version__}",
                    size=a.size, n_in=a.n_in, bs=a.bs, rounds=a.rounds, **breakdown(raw.clamp(0, 1), a.n_in, a.rounds))
         res['seconds'] = round(time.time() - t0)
         for k, v in res['ms'].items(): print(f"{k:28s} {v:8.1f} ms  {100 * res['share'][k]:5.1f}%")
@@ -119,7 +120,7 @@ if __name__ == '__main__':
             rounds[n].append(a.steps * a.bs / (time.perf_counter() - t))
         print(f'round {r + 1}: ' + ', '.join(f'{n} {v[-1]:.1f}' for n, v in rounds.items()), flush=True)
     base = statistics.median(rounds[names[0]])
-    res = dict(machine=f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}",
+    res = dict(machine=f"{cpu_model()}, {torch.get_num_threads()} threads, torch {torch.__version__}",
                size=a.size, n_in=a.n_in, bs=a.bs, steps=a.steps, rounds=a.rounds, seconds=round(time.time() - t0),
                images_per_s={n: round(statistics.median(v), 1) for n, v in rounds.items()},
                vs_first={n: round(statistics.median(v) / base, 3) for n, v in rounds.items()})

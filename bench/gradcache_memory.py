@@ -10,11 +10,12 @@ graph of one part is held at a time (the first part's while the others run witho
 SimCLR's of crops of scikit-learn's two sample photos; the step is a real `Learner` step (SGD, lr 0). On CUDA the peak
 memory allocated during the step is reported too. Writes bench/results/gradcache_memory_<device>.json.
 """
-import argparse, json, platform, sys, time
+import argparse, json, sys, time
 from pathlib import Path
 import numpy as np, torch, torch.nn as nn
 from fastai.vision.all import Learner, DataLoaders, DataLoader, SGD, noop, Callback, CancelFitException, ProgressCallback
 from sklearn.datasets import load_sample_images
+from host import cpu_model
 from self_supervised.layers import create_encoder
 from self_supervised.augmentations import get_multi_aug_pipelines
 from self_supervised.vision.simclr import create_simclr_model, SimCLR
@@ -85,7 +86,7 @@ def main():
     for r in rows: print(json.dumps({k: round(v, 1) if isinstance(v, float) else v for k, v in r.items()}))
     out = Path(__file__).parent/'results'/f'gradcache_memory_{dev}.json'
     out.write_text(json.dumps(dict(command=cmd, arch=a.arch, bs=a.bs, size=a.size, torch=torch.__version__, threads=torch.get_num_threads(),
-                                   machine=f"{platform.processor() or platform.machine()}", rows=rows), indent=1) + '\n')
+                                   machine=cpu_model(), rows=rows), indent=1) + '\n')
     k1 = rows[0]
     print(f"\n| parts | images per part | saved for backward, peak (MB) | vs 1 part | step (s) |" + (" CUDA peak (MB) |" if dev == 'cuda' else '') +
           "\n|---|---|---|---|---|" + ("---|" if dev == 'cuda' else ''))

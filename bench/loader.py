@@ -36,6 +36,7 @@ import numpy as np, torch, torchvision
 from PIL import Image, ImageOps
 from torchvision.io import decode_jpeg, read_file, ImageReadMode
 from self_supervised.files import load_image, ImageFiles, ImageDL, image_dls
+from host import cpu_model, usable_cores
 from self_supervised.files import fit_tensor, device_decodable, decode_jpegs, JpegBytes, GPUJpegDL  # the library's batched (GPU) decoding
 
 # torchvision 0.29 deprecates its image decoders in favour of TorchCodec (a warning on every call); 0.26 does not.
@@ -214,10 +215,8 @@ def odd_files_check(odd, size, n_in, device):
 # --------------------------------------------------------------------------------------------------------------- main
 def machine():
     m = dict(platform=platform.platform(), python=platform.python_version(), cpu_count=os.cpu_count(),
-             cpus_usable=len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count(),
+             cpus_usable=len(usable_cores()), cpu=cpu_model(),
              load_average_at_end=os.getloadavg() if hasattr(os, 'getloadavg') else None)  # other processes share the CPUs
-    try: m['cpu'] = next(l.split(':', 1)[1].strip() for l in open('/proc/cpuinfo') if l.startswith('model name'))
-    except Exception: pass
     if torch.cuda.is_available(): m['gpu'] = torch.cuda.get_device_name(0)
     return m
 

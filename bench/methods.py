@@ -16,12 +16,13 @@ instead (for choosing defaults; never choose them on the held-out 1000).
 Writes bench/results/methods[_vit][_tune].json and .md (the table, the command, the machine).
 """
 from __future__ import annotations
-import argparse, json, os, platform, shutil, sys, tempfile, time
+import argparse, json, shutil, sys, tempfile, time
 from pathlib import Path
 import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from quality import digits, write_pngs, eval_inputs, batches, pretrain_for, RESULTS
 from score import score_features, KNN_K
+from host import cpu_model, usable_cores
 from self_supervised.registry import list_methods
 from self_supervised.runs import backbone_config
 from self_supervised.evaluation import embed
@@ -68,7 +69,7 @@ def main(argv=None):
     finally:
         if not a.keep: shutil.rmtree(work, ignore_errors=True)
     cmd = 'python bench/methods.py ' + ' '.join(sys.argv[1:] if argv is None else argv)
-    machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads"
+    machine = f"{cpu_model()}, {len(usable_cores())} cores, torch {torch.__version__}, {torch.get_num_threads()} threads"
     res = dict(command=cmd.strip(), machine=machine, budget_s=a.budget, split=a.split, knn_k=KNN_K, rows=rows,
                total_s=round(time.perf_counter() - t0, 1))
     stem = RESULTS/('methods' + ('_vit' if a.vit else '') + ('_tune' if a.split == 'tune' else ''))

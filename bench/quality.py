@@ -19,12 +19,13 @@ Optionally, fine-tuning with 100 labels per class: pretrained vs random-init enc
 Writes bench/results/quality.json and bench/results/quality.md (the table, the command and the wall-clock).
 """
 from __future__ import annotations
-import argparse, copy, json, os, platform, shutil, sys, tempfile, time
+import argparse, copy, json, shutil, sys, tempfile, time
 from pathlib import Path
 import numpy as np, torch, torch.nn.functional as F
 from fastai.callback.core import Callback, CancelFitException
 from fastai.callback.schedule import ParamScheduler
 
+from host import cpu_model, usable_cores
 from self_supervised.data import mnist_arrays, mnist_split
 from self_supervised.evaluation import embed, evaluate_features, baselines, cls_learner
 from self_supervised.train import pretrain, build_encoder
@@ -228,7 +229,7 @@ def main(argv=None):
                split=a.split, n_train=len(train[1]), n_eval=len(valid[1]),
                eval_name='held-out' if a.split == 'test' else 'validation', knn=KNN, probe=PROBE,
                encoder=dict(cfg['model_args'], arch=cfg['model']), inputs=inputs, rows=rows,
-               machine=f"{platform.machine()} CPU, {torch.get_num_threads()} torch threads, {os.cpu_count()} cores"
+               machine=f"{cpu_model()}, {torch.get_num_threads()} torch threads, {len(usable_cores())} cores"
                        + (f", {torch.cuda.get_device_name()}" if a.device.startswith('cuda') else ''), device=a.device,
                torch=torch.__version__)
     if simclr is not None and not a.no_finetune:

@@ -19,13 +19,14 @@ backward (gradients set to None before each call, as a training step does), the 
 it writes `shapes` rows to `--out` (default bench/results/tiny_maps_shapes.json; the training steps' options are unused).
 """
 from __future__ import annotations
-import argparse, json, platform, shutil, statistics, sys, tempfile, time
+import argparse, json, shutil, statistics, sys, tempfile, time
 from pathlib import Path
 import torch
 from fastai.callback.core import Callback, CancelFitException
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 from datasets import folders
+from host import cpu_model
 from quality import pretrain_files
 from self_supervised.layers import tiny_map_convs, tiny_map_conv2d
 
@@ -83,7 +84,7 @@ def shapes(out:Path, argv):
 def _write(out:Path, argv, **kw):
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(dict(command='python bench/tiny_maps.py ' + ' '.join(argv if argv is not None else sys.argv[1:]), **kw,
-                                   machine=platform.processor() or platform.machine(), capability=torch.backends.cpu.get_cpu_capability(),
+                                   machine=cpu_model(), capability=torch.backends.cpu.get_cpu_capability(),
                                    threads=torch.get_num_threads(), torch=torch.__version__, when=time.strftime('%Y-%m-%d %H:%M')), indent=1) + '\n')
 
 def main(argv=None):

@@ -49,7 +49,7 @@ import numpy as np, torch
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 from datasets import DATASETS, SIZES, folders, load_folder
-from augment import cpu_model
+from host import cpu_model, usable_cores
 from score import score_features, KNN_K
 from self_supervised.settings import parse_args
 from self_supervised.config import cpu_bf16
@@ -129,8 +129,7 @@ def _stem_tag(stem:str) -> str: return '' if stem == 'stock' else f'-peerstem_{s
 
 def _machine() -> dict:
     "The CPU a cell runs on: its name and the cores this process may use, PyTorch's kernel capability, and whether it computes bfloat16 natively"
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count()
-    return dict(machine=f"{cpu_model()}, {cores} CPUs", capability=torch.backends.cpu.get_cpu_capability(),
+    return dict(machine=f"{cpu_model()}, {len(usable_cores())} CPUs", capability=torch.backends.cpu.get_cpu_capability(),
                 bf16=cpu_bf16())
 
 def cell(lib, dataset, split, method, budget, seed, limit, workers, reuse=False, ours=(), peer_stem='stock', cached=False, keep=None, cells=CELLS) -> dict|None:

@@ -42,6 +42,7 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 from datasets import DATASETS, SIZES, folders, load_folder
 from score import score_features, KNN_K
+from host import cpu_model, usable_cores
 
 REPO = BENCH.parent
 RESULTS = BENCH/'results'
@@ -194,10 +195,7 @@ def versions() -> dict:
 
 def machine() -> str:
     import torch
-    cpu = platform.processor() or platform.machine()
-    try: cpu = next(l.split(':', 1)[1].strip() for l in open('/proc/cpuinfo') if l.startswith('model name'))
-    except (OSError, StopIteration): pass
-    return f"{cpu}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads, {platform.system()}"
+    return f"{cpu_model()}, {len(usable_cores())} cores, {torch.get_num_threads()} torch threads, {platform.system()}"
 
 def markdown(res:dict) -> str:
     ev = 'held-out test' if res['split'] == 'test' else 'validation (carved out of train)'
