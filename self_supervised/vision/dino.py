@@ -171,7 +171,7 @@ DINO_VIEWS = dino_views((0.4, 1.0), (0.05, 0.4), 6)   # the paper's crop scales
 
 DINO_SMALL_PRESET = small_image_preset(method_args=dict(momentum=0.99, out_dim=4096, hidden_size=512, bn=True, export='student'),
                                    transform_args=dict(views=[dict(random_resize=v['random_resize']) for v in DINO_VIEWS]),
-                                   gray=dict(model_args=dict(full_depth_init=0.1),   # gray images: see below
+                                   gray=dict(model_args=dict(small_input=False, full_depth_init=0.1),   # gray images: see below
                                              method_args=dict(bottleneck_dim=64, teacher_temp=0.02, warmup_teacher_temp=0.02, freeze_last_layer=0),
                                              transform_args=dict(views=[{}, {}])))
 

@@ -39,7 +39,7 @@ class VICReg(MultiViewMethod):
 VICREG_SMALL_PRESET = small_image_preset(method_args=dict(hidden_size=512, projection_size=512),   # views as lightly's VICReg example's
                                      transform_args=dict(color_jitter=dict(strength=0.5), gaussian_blur=dict(prob=0.5),
                                                          random_flip=dict(horizontal_prob=0.5), solarize=dict(prob=0.1)),
-                                     gray=dict(model_args=dict(full_depth_init=0.25)))   # residual branches at a quarter for gray images: see above
+                                     gray=dict(model_args=dict(small_input=False, full_depth_init=0.25)))   # gray images: the stock stem, residual branches at a quarter (see above)
 
 register_method('vicreg', create_projector_model, VICReg, VICREG_ARGS, optim_args=dict(optimizer='lars'),
                 optimizers=dict(lars=dict(lr=0.2, weight_decay=1e-6)), small_preset=VICREG_SMALL_PRESET)
