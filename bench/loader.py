@@ -35,8 +35,8 @@ from pathlib import Path
 import numpy as np, torch, torchvision
 from PIL import Image, ImageOps
 from torchvision.io import decode_jpeg, read_file, ImageReadMode
-from self_supervised.files import load_image, ImageFiles, ImageDL, image_dls
 from host import cpu_model, usable_cores
+from self_supervised.files import load_image, ImageFiles, ImageDL, image_dls
 from self_supervised.files import fit_tensor, device_decodable, decode_jpegs, JpegBytes, GPUJpegDL  # the library's batched (GPU) decoding
 
 # torchvision 0.29 deprecates its image decoders in favour of TorchCodec (a warning on every call); 0.26 does not.
